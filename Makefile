@@ -1,0 +1,32 @@
+# Two commands on a fresh machine with Python 3.11: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv demo test test-all bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[all]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/demo.py
+
+# Fast suite (everything but `slow`), parallel over the 2 cores.
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 -m "not slow"
+
+# Everything, including slow scale / distributed / crash tests.
+test-all: $(STAMP)
+	$(PY) -m pytest -q -n 2
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.compare
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

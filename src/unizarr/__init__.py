@@ -1,0 +1,59 @@
+"""unizarr: one API for Zarr v2/v3 on zarr-python or TensorStore.
+
+>>> import unizarr as uz
+>>> g = uz.open_group("out.zarr", mode="w", driver="tensorstore")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from .api import from_config, open_array, open_group
+from .config import ZarrConfig
+from .core import Attributes, ZarrArray, ZarrGroup, ZarrNode
+from .drivers import drivers, get_driver, register_driver
+from .errors import (
+    MetadataError,
+    ReadOnlyError,
+    UnizarrError,
+    UnsupportedDriverError,
+    ZarrVersionError,
+)
+from .layout import ArraySpec
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str):  # lazy: importing a driver imports its engine
+    if name in ("ZarrPythonArray", "ZarrPythonGroup"):
+        from .drivers import zarr_python
+
+        return getattr(zarr_python, name)
+    if name in ("ZarrTSArray", "ZarrTSGroup"):
+        from .drivers import tensorstore
+
+        return getattr(tensorstore, name)
+    raise AttributeError(f"module 'unizarr' has no attribute {name!r}")
+
+
+__all__ = [
+    "ArraySpec",
+    "Attributes",
+    "MetadataError",
+    "ReadOnlyError",
+    "UnizarrError",
+    "UnsupportedDriverError",
+    "ZarrArray",
+    "ZarrConfig",
+    "ZarrGroup",
+    "ZarrNode",
+    "ZarrPythonArray",
+    "ZarrPythonGroup",
+    "ZarrTSArray",
+    "ZarrTSGroup",
+    "ZarrVersionError",
+    "drivers",
+    "from_config",
+    "get_driver",
+    "open_array",
+    "open_group",
+    "register_driver",
+]

@@ -1,0 +1,89 @@
+"""Entry points: ``open_group``, ``open_array``, ``from_config``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import ZarrConfig
+from .core import ZarrArray, ZarrGroup, open_node
+
+
+def open_group(
+    url: Any,
+    mode: str = "a",
+    *,
+    driver: str | None = None,
+    zarr_version: int | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> ZarrGroup:
+    """Open or create the group at ``url``.
+
+    Parameters
+    ----------
+    url : str or os.PathLike
+        Local path, ``file://``, ``memory://``, ``s3://``, ``gs://`` or ``http(s)://``.
+    mode : {"r", "r+", "a", "w", "w-"}
+        ``r`` read-only, must exist; ``r+`` read/write, must exist; ``a`` read/write,
+        create if missing; ``w`` create, deleting what exists; ``w-`` create, fail if
+        it exists.
+    driver : {"zarr-python", "tensorstore"}, optional
+        Engine; default ``"zarr-python"``.
+    zarr_version : {2, 3}, optional
+        Detected when the group exists (an explicit mismatch raises
+        :class:`~unizarr.ZarrVersionError`); 3 when creating.
+    storage_options : dict, optional
+        Credentials / endpoint for remote stores; the same for both drivers.
+
+    Examples
+    --------
+    >>> g = open_group("out.zarr", mode="w")          # doctest: +SKIP
+    >>> g.create_array("0", (64, 64), "uint16")      # doctest: +SKIP
+    """
+    return open_node(  # type: ignore[return-value]
+        url, mode, "group", driver=driver, zarr_version=zarr_version,
+        storage_options=storage_options,
+    )
+
+
+def open_array(
+    url: Any,
+    mode: str = "a",
+    *,
+    driver: str | None = None,
+    zarr_version: int | None = None,
+    storage_options: dict[str, Any] | None = None,
+    **create_kwargs: Any,
+) -> ZarrArray:
+    """Open or create the array at ``url`` (arguments as :func:`open_group`).
+
+    Creating an array (modes ``a``, ``w``, ``w-`` on a missing node) needs ``shape`` and
+    ``dtype`` (or ``data``) among ``create_kwargs``, which also take the layout keywords
+    of :meth:`ZarrGroup.create_array` and ``zarr_config``.
+    """
+    return open_node(  # type: ignore[return-value]
+        url, mode, "array", driver=driver, zarr_version=zarr_version,
+        storage_options=storage_options, create_kwargs=create_kwargs,
+    )
+
+
+def from_config(
+    out: Any,
+    config: Any,
+    *,
+    driver: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> ZarrGroup:
+    """Create the root group ``out`` as ``config`` says.
+
+    ``config`` is any object with :class:`ZarrConfig`'s field names (read by name, never
+    by type). The group is created with mode ``"w"`` when ``config.overwrite`` is true,
+    else ``"w-"``, with ``config.zarr_version`` and ``config.driver`` (``driver`` wins).
+    """
+    cfg = ZarrConfig.from_object(config)
+    return open_group(
+        out,
+        mode="w" if cfg.overwrite else "w-",
+        driver=driver or cfg.driver,
+        zarr_version=cfg.zarr_version,
+        storage_options=storage_options,
+    )

@@ -1,0 +1,878 @@
+"""``ZarrNode`` / ``ZarrArray`` / ``ZarrGroup``: the abstract API and everything shared.
+
+Drivers implement a handful of primitives (see :class:`ZarrArray` and
+:class:`ZarrGroup`); every rule of the contract — modes, name checks, numpy indexing,
+attributes, group semantics, layout resolution, copies — lives here, once.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+import numpy as np
+
+from . import layout
+from . import metadata as md
+from .errors import ReadOnlyError, ZarrVersionError
+from .indexing import apply_post, normalize_key, value_block
+from .kvstore import KVStore
+from .layout import ArraySpec
+from .modes import Action, check_mode, child_mode, is_writable, plan_open
+from .paths import METADATA_KEYS, Location, join_key, parse_url, validate_member_name
+
+
+@dataclass
+class NodeRef:
+    """Where a node lives and how it was opened. Shared by a node and its members."""
+
+    driver: str
+    root: Location
+    path: str
+    kv: KVStore
+    mode: str
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def location(self) -> Location:
+        return self.root.join(self.path)
+
+    def child(self, name: str) -> NodeRef:
+        return NodeRef(
+            self.driver,
+            self.root,
+            join_key(self.path, name),
+            self.kv,
+            child_mode(self.mode),
+            self.storage_options,
+        )
+
+
+class MetadataDocument(dict):
+    """A node's metadata document (a dict) whose keys also read as attributes.
+
+    ``group.metadata.zarr_format`` therefore works as it does on zarr-python's
+    metadata objects (nifti-zarr relies on it).
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class Attributes(MutableMapping):
+    """A node's attributes: read from the store on every access, written on every change.
+
+    Values must be JSON-serialisable; a value that is not raises ``TypeError`` and
+    nothing is written. ``update`` writes once for all keys.
+    """
+
+    def __init__(self, node: ZarrNode) -> None:
+        self._node = node
+
+    def _load(self) -> dict[str, Any]:
+        return self._node._read_attrs()
+
+    def _store(self, attrs: dict[str, Any]) -> None:
+        self._node._write_attrs(attrs)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._load()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.update({key: value})
+
+    def __delitem__(self, key: str) -> None:
+        self._node._check_writable()
+        attrs = self._load()
+        del attrs[key]
+        self._store(attrs)
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+        self._node._check_writable()
+        new = dict(other, **kwargs)
+        checked = md.to_json_value(new, "attribute")  # TypeError before any write
+        attrs = self._load()
+        attrs.update(checked)
+        self._store(attrs)
+
+    def put(self, attrs: Mapping[str, Any]) -> None:
+        """Replace all attributes with ``attrs``."""
+        self._node._check_writable()
+        self._store(md.to_json_value(dict(attrs), "attribute"))
+
+    def asdict(self) -> dict[str, Any]:
+        return self._load()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return self._load() == dict(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Attributes({self._load()!r})"
+
+
+def _reopen(kind: str, driver: str, url: str, mode: str, storage_options: dict) -> ZarrNode:
+    from .api import open_array, open_group
+
+    opener = open_array if kind == "array" else open_group
+    return opener(url, mode=mode, driver=driver, storage_options=storage_options or None)
+
+
+class ZarrNode(ABC):
+    """A Zarr array or group opened through one driver."""
+
+    _kind: ClassVar[str] = "node"
+    #: Filled by :func:`unizarr.drivers.register_driver`.
+    driver_name: ClassVar[str] = ""
+
+    _ref: NodeRef
+    _zarr_version: int
+
+    # -- construction (internal) -----------------------------------------------------
+    @classmethod
+    def _from_ref(cls, ref: NodeRef, info: md.NodeInfo) -> ZarrNode:
+        node = cls.__new__(cls)
+        node._init_ref(ref, info)
+        return node
+
+    def _init_ref(self, ref: NodeRef, info: md.NodeInfo) -> None:
+        self._ref = ref
+        self._zarr_version = info.zarr_version
+
+    # -- identity ----------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The node's location: a local path, or a URL such as ``s3://bucket/x.zarr/0``."""
+        return self._ref.location.url
+
+    @property
+    def path(self) -> str:
+        """Same as :attr:`url` (the seed's name)."""
+        return self.url
+
+    @property
+    def store_path(self) -> str:
+        """Same as :attr:`url` (linc-convert's name)."""
+        return self.url
+
+    @property
+    def name(self) -> str:
+        """The node's key path relative to the opened root (``""`` for the root)."""
+        return self._ref.path
+
+    @property
+    def mode(self) -> str:
+        return self._ref.mode
+
+    @property
+    def read_only(self) -> bool:
+        return not is_writable(self._ref.mode)
+
+    @property
+    def zarr_version(self) -> int:
+        """2 or 3."""
+        return self._zarr_version
+
+    @property
+    def attrs(self) -> Attributes:
+        """The node's attributes (a mutable mapping persisted on every change)."""
+        return Attributes(self)
+
+    @property
+    def metadata(self) -> MetadataDocument:
+        """The node's full metadata document, read from the store.
+
+        v3: the ``zarr.json`` content. v2: the ``.zgroup``/``.zarray`` content with the
+        ``.zattrs`` content under ``"attributes"``.
+        """
+        info = md.detect_node(self._ref.kv, self._ref.path, self._zarr_version)
+        if info is None:
+            raise FileNotFoundError(f"{self.url} no longer exists")
+        doc = dict(info.document)
+        if info.zarr_version == 2:
+            doc["attributes"] = md.read_attributes(self._ref.kv, self._ref.path, 2)
+        return MetadataDocument(doc)
+
+    # -- shared internals ------------------------------------------------------------
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError(f"{self.url} is opened read-only (mode 'r'); reopen with mode='r+'")
+
+    def _read_attrs(self) -> dict[str, Any]:
+        return md.read_attributes(self._ref.kv, self._ref.path, self._zarr_version)
+
+    def _write_attrs(self, attrs: dict[str, Any]) -> None:
+        self._check_writable()
+        md.write_attributes(self._ref.kv, self._ref.path, self._zarr_version, attrs)
+
+    def __reduce__(self) -> tuple:
+        ref = self._ref
+        return (
+            _reopen,
+            (self._kind, ref.driver, self.url, child_mode(ref.mode), dict(ref.storage_options)),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ZarrNode):
+            return NotImplemented
+        return (
+            type(self) is type(other)
+            and self._ref.location == other._ref.location
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._ref.location))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url!r} v{self._zarr_version} mode={self.mode!r}>"
+
+    # -- the seed's classmethods -----------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        path: Any,
+        mode: str = "a",
+        *,
+        zarr_version: int | None = None,
+        storage_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> ZarrNode:
+        """Open (or create, as ``mode`` says) a node with this class's driver.
+
+        See :func:`unizarr.open_array` / :func:`unizarr.open_group`.
+        """
+        from .api import open_array, open_group
+
+        opener = open_array if cls._kind == "array" else open_group
+        return opener(
+            path,
+            mode,
+            driver=cls.driver_name,
+            zarr_version=zarr_version,
+            storage_options=storage_options,
+            **kwargs,
+        )
+
+
+class ZarrArray(ZarrNode):
+    """A Zarr array.
+
+    Driver primitives: :meth:`_open_native` (attach the engine's array object to an
+    existing node), :meth:`_read` and :meth:`_write` (positive-step, in-bounds regions
+    only), and optionally :meth:`_create_native`.
+    """
+
+    _kind = "array"
+    _spec: ArraySpec
+    _native: Any
+
+    def _init_ref(self, ref: NodeRef, info: md.NodeInfo) -> None:
+        super()._init_ref(ref, info)
+        attrs = None  # attributes are read live, never cached in the spec
+        self._spec = layout.spec_from_metadata(info.document, attrs)
+        self._native = self._open_native()
+
+    # -- primitives ------------------------------------------------------------------
+    @abstractmethod
+    def _open_native(self) -> Any:
+        """Open the engine's array object for ``self._ref`` (metadata exists)."""
+
+    @abstractmethod
+    def _read(self, region: tuple[slice, ...]) -> np.ndarray:
+        """Read a region (slices with ``0 <= start <= stop <= n``, ``step >= 1``)."""
+
+    @abstractmethod
+    def _write(self, region: tuple[slice, ...], value: np.ndarray) -> None:
+        """Write ``value`` (exactly the region's shape and the array's dtype)."""
+
+    @classmethod
+    def _create_native(cls, ref: NodeRef, spec: ArraySpec) -> md.NodeInfo:
+        """Write the metadata of a new array. The default writes the canonical document
+        of :func:`unizarr.layout.metadata_document`, so every driver produces the same
+        files; the engine then opens it like any existing array."""
+        doc = layout.metadata_document(spec)
+        if spec.zarr_version == 2 and spec.attributes:
+            doc["attributes"] = dict(spec.attributes)
+        md.write_array(ref.kv, ref.path, dict(doc))
+        return md.NodeInfo("array", spec.zarr_version, layout.metadata_document(spec))
+
+    # -- properties ------------------------------------------------------------------
+    @property
+    def native(self) -> Any:
+        """The wrapped engine object (``zarr.Array`` or ``tensorstore.TensorStore``)."""
+        return self._native
+
+    @property
+    def spec(self) -> ArraySpec:
+        """The array's layout as a neutral :class:`~unizarr.layout.ArraySpec`."""
+        return self._spec
+
+    @property
+    def ndim(self) -> int:
+        return len(self._spec.shape)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._spec.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._spec.dtype
+
+    @property
+    def chunks(self) -> tuple[int, ...]:
+        """The read-chunk shape (the inner chunk when sharded)."""
+        return self._spec.chunks
+
+    @property
+    def shards(self) -> tuple[int, ...] | None:
+        return self._spec.shards
+
+    @property
+    def write_block(self) -> tuple[int, ...]:
+        """Shard shape when sharded, else chunk shape: writers that split work on this
+        grid never write the same stored object twice."""
+        return self._spec.write_block
+
+    @property
+    def fill_value(self) -> Any:
+        return self._spec.fill_value
+
+    @property
+    def order(self) -> str:
+        return self._spec.order
+
+    @property
+    def compressor(self) -> layout.CodecSpec:
+        return self._spec.compressor
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Logical (uncompressed) size in bytes."""
+        return self.size * self.dtype.itemsize
+
+    @property
+    def nbytes_stored(self) -> int:
+        """Bytes stored for this array: metadata plus every chunk/shard."""
+        return self._ref.kv.size_prefix(self._ref.path)
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of unsized object")
+        return self.shape[0]
+
+    # -- data ------------------------------------------------------------------------
+    def __getitem__(self, key: Any) -> Any:
+        """Read with numpy basic indexing."""
+        sel = normalize_key(key, self.shape)
+        if sel.empty:
+            block = np.empty(sel.region_shape, dtype=self.dtype)
+        else:
+            block = self._read(sel.region)
+        return apply_post(block, sel)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        """Write with numpy basic indexing; values broadcast and cast as numpy does."""
+        self._check_writable()
+        sel = normalize_key(key, self.shape)
+        if _is_dask(value) and sel.trivial and not sel.empty:
+            self._store_dask(value, sel.region)
+            return
+        block = value_block(value, sel, self.dtype)  # ValueError before any write
+        if not sel.empty:
+            self._write(sel.region, block)
+
+    def _store_dask(self, value: Any, region: tuple[slice, ...]) -> None:
+        import dask.array as da
+
+        shape = tuple(len(range(s.start, s.stop, s.step)) for s in region)
+        value = da.broadcast_to(da.asarray(value), shape).astype(self.dtype)
+        if all(s.step == 1 for s in region):
+            offset = tuple(s.start for s in region)
+            value = _align_dask(value, self.write_block, offset)
+        da.store(value, self, regions=region, lock=False)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = np.asarray(self[...])
+        return out.astype(dtype, copy=False) if dtype is not None else out
+
+    def read(self) -> np.ndarray:
+        """The whole array as numpy."""
+        return np.asarray(self[...])
+
+
+class ZarrGroup(ZarrNode):
+    """A Zarr group. Implemented entirely on the driver's key-value store; drivers only
+    provide :meth:`_make_kv` and the array class."""
+
+    _kind = "group"
+    #: The driver's array class (set by :func:`unizarr.drivers.register_driver`).
+    _array_cls: ClassVar[type[ZarrArray]]
+
+    @classmethod
+    @abstractmethod
+    def _make_kv(
+        cls, location: Location, storage_options: dict[str, Any], read_only: bool
+    ) -> KVStore:
+        """The driver's key-value store rooted at ``location``."""
+
+    # -- listing -----------------------------------------------------------------------
+    def _member_info(self, key: str) -> md.NodeInfo | None:
+        return md.detect_node(self._ref.kv, key, self._zarr_version)
+
+    def keys(self) -> list[str]:
+        """Names of the direct members (arrays and groups), sorted."""
+        names = []
+        for child in self._ref.kv.list_dir(self._ref.path):
+            if child in METADATA_KEYS or child.startswith("."):
+                continue
+            if self._member_info(join_key(self._ref.path, child)) is not None:
+                names.append(child)
+        return sorted(names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = join_key(self._ref.path, validate_member_name(name))
+        return self._member_info(key) is not None
+
+    def arrays(self) -> Iterator[tuple[str, ZarrArray]]:
+        for name in self.keys():
+            node = self[name]
+            if isinstance(node, ZarrArray):
+                yield name, node
+
+    def groups(self) -> Iterator[tuple[str, ZarrGroup]]:
+        for name in self.keys():
+            node = self[name]
+            if isinstance(node, ZarrGroup):
+                yield name, node
+
+    # -- access ------------------------------------------------------------------------
+    def _wrap(self, name: str, info: md.NodeInfo) -> ZarrNode:
+        ref = self._ref.child(name)
+        cls = self._array_cls if info.kind == "array" else type(self)
+        return cls._from_ref(ref, info)
+
+    def __getitem__(self, name: str) -> ZarrArray | ZarrGroup:
+        """The member ``name`` (may be nested, ``"a/b"``); ``KeyError`` when missing."""
+        name = validate_member_name(name)
+        info = self._member_info(join_key(self._ref.path, name))
+        if info is None:
+            raise KeyError(f"no member {name!r} in group {self.url}")
+        return self._wrap(name, info)  # type: ignore[return-value]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __delitem__(self, name: str) -> None:
+        """Delete member ``name`` and everything below it; ``KeyError`` when missing."""
+        name = validate_member_name(name)
+        self._check_writable()
+        key = join_key(self._ref.path, name)
+        if self._member_info(key) is None:
+            raise KeyError(f"no member {name!r} in group {self.url}")
+        self._ref.kv.delete_prefix(key)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        """``g[name] = ndarray`` creates an array from the data; ``g[name] = node`` copies
+        an array (data, attributes, layout) or a group (recursively). An existing member
+        of that name is replaced, as in a dict."""
+        name = validate_member_name(name)
+        self._check_writable()
+        if isinstance(value, ZarrArray):
+            self._copy_array(name, value)
+        elif isinstance(value, ZarrGroup):
+            self._copy_group(name, value)
+        else:
+            data = value if _is_dask(value) or isinstance(value, np.ndarray) else np.asarray(value)
+            self.create_array(name, data.shape, data.dtype, data=data, overwrite=True)
+
+    def _copy_array(self, name: str, src: ZarrArray) -> ZarrArray:
+        spec = src.spec
+        if self._zarr_version == 2 and spec.shards is not None:
+            spec = replace(spec, shards=None)
+        dst = self.create_array(
+            name,
+            spec.shape,
+            spec.dtype,
+            chunks=spec.chunks,
+            shards=spec.shards,
+            compressor=spec.compressor,
+            fill_value=spec.fill_value,
+            order=spec.order,
+            dimension_separator=spec.dimension_separator,
+            attributes=src.attrs.asdict(),
+            overwrite=True,
+        )
+        copy_data(src, dst)
+        return dst
+
+    def _copy_group(self, name: str, src: ZarrGroup) -> ZarrGroup:
+        dst = self.create_group(name, overwrite=True)
+        dst.attrs.put(src.attrs.asdict())
+        for child in src.keys():
+            dst[child] = src[child]
+        return dst
+
+    # -- creation ----------------------------------------------------------------------
+    def _prepare_member(self, name: str, overwrite: bool, kind: str) -> tuple[str, md.NodeInfo | None]:
+        """Validate ``name``, create missing intermediate groups' plan, check existence.
+
+        Returns the key and the existing member's info (``None`` if missing). Raises
+        before anything is written.
+        """
+        name = validate_member_name(name)
+        self._check_writable()
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            key = join_key(self._ref.path, "/".join(parts[:i]))
+            info = self._member_info(key)
+            if info is not None and info.kind == "array":
+                raise FileExistsError(
+                    f"{'/'.join(parts[:i])!r} in {self.url} is an array, not a group"
+                )
+        key = join_key(self._ref.path, name)
+        info = self._member_info(key)
+        if info is None:
+            other = md.detect_node(self._ref.kv, key)  # a node of the other version
+            if other is not None:
+                raise ZarrVersionError(
+                    f"{name!r} in {self.url} holds Zarr v{other.zarr_version} metadata but "
+                    f"the group is v{self._zarr_version}"
+                )
+        if info is not None and kind == "array" and not overwrite:
+            raise FileExistsError(
+                f"{name!r} already exists in {self.url}; pass overwrite=True to replace it"
+            )
+        if info is not None and kind == "group" and info.kind == "array" and not overwrite:
+            raise FileExistsError(
+                f"{name!r} in {self.url} is an array; pass overwrite=True to replace it "
+                "with a group"
+            )
+        return name, info
+
+    def _make_parents(self, name: str) -> None:
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            key = join_key(self._ref.path, "/".join(parts[:i]))
+            if self._member_info(key) is None:
+                md.write_group(self._ref.kv, key, self._zarr_version)
+
+    def create_group(self, name: str, overwrite: bool = False) -> ZarrGroup:
+        """Open subgroup ``name``, creating it (and missing parents) if needed.
+
+        ``overwrite=True`` replaces an existing member of that name with an empty group.
+        An existing *array* of that name raises ``FileExistsError`` unless ``overwrite``.
+        """
+        name, info = self._prepare_member(name, overwrite, "group")
+        key = join_key(self._ref.path, name)
+        if info is not None and info.kind == "group" and not overwrite:
+            return self._wrap(name, info)  # type: ignore[return-value]
+        if info is not None:
+            self._ref.kv.delete_prefix(key)
+        self._make_parents(name)
+        md.write_group(self._ref.kv, key, self._zarr_version)
+        return self[name]  # type: ignore[return-value]
+
+    def require_group(self, name: str) -> ZarrGroup:
+        return self.create_group(name)
+
+    def create_array(
+        self,
+        name: str,
+        shape: Sequence[int] | int | None = None,
+        dtype: Any = None,
+        *,
+        zarr_config: Any = None,
+        data: Any = None,
+        overwrite: bool = False,
+        chunks: Any = None,
+        shards: Any = None,
+        fill_value: Any = None,
+        compressor: Any = None,
+        compressor_opt: Any = None,
+        dimension_separator: Any = None,
+        order: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+        **zarr_kwargs: Any,
+    ) -> ZarrArray:
+        """Create array ``name`` in this group.
+
+        Keyword arguments win over ``zarr_config`` (any object with
+        :class:`~unizarr.ZarrConfig`'s fields), which wins over the defaults. ``dtype``
+        defaults to ``data.dtype``; ``shape`` to ``data.shape``. ``data`` may be any
+        array-like, including a dask array (written shard-/chunk-aligned in parallel).
+        zarr-python's ``compressors=`` and ``chunk_key_encoding=`` are accepted too.
+
+        Raises
+        ------
+        FileExistsError
+            ``name`` exists and ``overwrite`` is false.
+        ValueError
+            Invalid layout, or ``data`` that does not fit ``shape``.
+        """
+        compressor, compressor_opt, dimension_separator = _zarr_python_kwargs(
+            zarr_kwargs, compressor, compressor_opt, dimension_separator
+        )
+        if data is not None and not _is_dask(data) and not hasattr(data, "shape"):
+            data = np.asarray(data)
+        if shape is None:
+            if data is None:
+                raise TypeError("create_array needs a shape (or data)")
+            shape = data.shape
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        if dtype is None:
+            dtype = data.dtype if data is not None else np.float64
+        if data is not None:
+            try:
+                np.broadcast_shapes(tuple(data.shape), tuple(shape))
+                if np.broadcast_shapes(tuple(data.shape), tuple(shape)) != tuple(shape):
+                    raise ValueError
+            except ValueError:
+                raise ValueError(
+                    f"data of shape {tuple(data.shape)} does not fit the array shape "
+                    f"{tuple(shape)}"
+                ) from None
+        spec = layout.resolve_array_spec(
+            shape,
+            dtype,
+            zarr_version=self._zarr_version,
+            config=zarr_config,
+            chunks=chunks,
+            shards=shards,
+            fill_value=fill_value,
+            compressor=compressor,
+            compressor_opt=compressor_opt,
+            dimension_separator=dimension_separator,
+            order=order,
+            attributes=md.to_json_value(dict(attributes), "attribute") if attributes else None,
+        )
+        name, info = self._prepare_member(name, overwrite, "array")
+        key = join_key(self._ref.path, name)
+        if info is not None:
+            self._ref.kv.delete_prefix(key)
+        self._make_parents(name)
+        ref = self._ref.child(name)
+        new_info = self._array_cls._create_native(ref, spec)
+        arr = self._array_cls._from_ref(ref, new_info)
+        if data is not None:
+            write_data(arr, data)
+        return arr  # type: ignore[return-value]
+
+    def create_array_from_base(
+        self, name: str, shape: Sequence[int], data: Any = None, **kwargs: Any
+    ) -> ZarrArray:
+        """A new array with the layout (dtype, chunks, shards, codecs, fill value, order,
+        separator) of the group's base level ``"0"``; ``kwargs`` override it."""
+        base = self["0"]
+        if not isinstance(base, ZarrArray):
+            raise KeyError(f"group {self.url} has no base array '0'")
+        spec = base.spec
+        opts: dict[str, Any] = dict(
+            dtype=spec.dtype,
+            chunks=spec.chunks,
+            shards=spec.shards,
+            compressor=spec.compressor,
+            fill_value=spec.fill_value,
+            order=spec.order,
+            dimension_separator=spec.dimension_separator,
+            overwrite=True,
+        )
+        opts.update(kwargs)
+        dtype = opts.pop("dtype")
+        return self.create_array(name, shape, dtype, data=data, **opts)
+
+
+# -- data movement -----------------------------------------------------------------------
+def _is_dask(obj: Any) -> bool:
+    return type(obj).__module__.startswith("dask.") and hasattr(obj, "chunks") and hasattr(obj, "dask")
+
+
+def _align_dask(data: Any, block: Sequence[int], offset: Sequence[int] | None = None) -> Any:
+    """Rechunk ``data`` so every dask chunk boundary falls on a ``block`` boundary of the
+    target (written at ``offset``): no two tasks then write the same chunk/shard."""
+    offset = tuple(offset or (0,) * data.ndim)
+
+    def aligned(chunks: tuple[int, ...], b: int, off: int) -> bool:
+        return all((off + x) % b == 0 for x in np.cumsum(chunks)[:-1])
+
+    if all(aligned(c, b, o) for c, b, o in zip(data.chunks, block, offset)):
+        return data
+    new_chunks = []
+    for chunks, b, off, n in zip(data.chunks, block, offset, data.shape):
+        # Whole blocks, about as large as the source chunks (keeps the task count sane).
+        size = max(b, (max(chunks, default=b) // b) * b)
+        cuts = [min(n, (b - off % b) % b)] if off % b else []
+        rest = n - sum(cuts)
+        while rest > 0:
+            cuts.append(min(size, rest))
+            rest -= cuts[-1]
+        new_chunks.append(tuple(c for c in cuts if c) or (n,))
+    return data.rechunk(tuple(new_chunks))
+
+
+def write_data(arr: ZarrArray, data: Any) -> None:
+    """Write ``data`` (numpy-like or dask) into the whole of ``arr``."""
+    if _is_dask(data):
+        import dask.array as da
+
+        data = da.broadcast_to(data, arr.shape).astype(arr.dtype)
+        da.store(_align_dask(data, arr.write_block), arr, lock=False)
+    else:
+        arr[...] = data
+
+
+def copy_data(src: ZarrArray, dst: ZarrArray) -> None:
+    """Copy ``src`` into ``dst`` in destination-block-aligned pieces, in parallel,
+    without holding the whole array in memory."""
+    import dask.array as da
+
+    if src.size == 0:
+        return
+    block = dst.write_block
+    # Pieces of a few destination blocks keep memory bounded and tasks coarse.
+    lazy = da.from_array(src, chunks=block, asarray=True, lock=False, fancy=False)
+    da.store(lazy, dst, lock=False)
+
+
+def _zarr_python_kwargs(
+    kwargs: dict[str, Any], compressor: Any, compressor_opt: Any, separator: Any
+) -> tuple[Any, Any, Any]:
+    """Accept the zarr-python keywords nifti-zarr and others pass to ``create_array``."""
+    kwargs = dict(kwargs)
+    if "compressors" in kwargs:
+        comps = kwargs.pop("compressors")
+        if compressor is None:
+            compressor = layout.codec_from_object(comps)
+    if "compressor" in kwargs:  # zarr v2-style single codec object
+        comp = kwargs.pop("compressor")
+        if compressor is None:
+            compressor = layout.codec_from_object(comp)
+    cke = kwargs.pop("chunk_key_encoding", None)
+    if cke is not None and separator is None:
+        if isinstance(cke, Mapping):
+            separator = (cke.get("configuration") or {}).get("separator", cke.get("separator"))
+            if separator is None:
+                separator = "." if cke.get("name") == "v2" else "/"
+        else:
+            separator = getattr(cke, "separator", None)
+    kwargs.pop("dimension_names", None)
+    if kwargs:
+        raise TypeError(f"create_array got unexpected keyword arguments {sorted(kwargs)}")
+    return compressor, compressor_opt, separator
+
+
+def open_node(
+    url: Any,
+    mode: str,
+    kind: str,
+    *,
+    driver: str | None,
+    zarr_version: int | None,
+    storage_options: dict[str, Any] | None,
+    create_kwargs: dict[str, Any] | None = None,
+) -> ZarrNode:
+    """Open or create the node at ``url`` as the mode table says (see :mod:`unizarr.api`)."""
+    from .drivers import get_driver
+
+    mode = check_mode(mode)
+    array_cls, group_cls = get_driver(driver)
+    if zarr_version is not None:
+        zarr_version = layout.normalize_zarr_version(zarr_version)
+    location = parse_url(url)
+    storage_options = dict(storage_options or {})
+    kv = group_cls._make_kv(location, storage_options, not is_writable(mode))
+    ref = NodeRef(group_cls.driver_name, location, "", kv, mode, storage_options)
+    info = md.detect_node(kv, "")
+    if info is not None and zarr_version is not None and info.zarr_version != zarr_version:
+        if mode != "w":
+            raise ZarrVersionError(
+                f"{location.url} holds Zarr v{info.zarr_version} metadata, not "
+                f"v{zarr_version}; open it with zarr_version={info.zarr_version} (or None), "
+                "or use mode='w' to replace it"
+            )
+    if info is not None and info.kind != kind and mode != "w":
+        if mode in ("r", "r+"):
+            raise FileNotFoundError(f"{location.url} is a Zarr {info.kind}, not a {kind}")
+        raise FileExistsError(
+            f"{location.url} is a Zarr {info.kind}; use mode='w' to replace it with a {kind}"
+        )
+    action = plan_open(mode, info is not None, location.url)
+    if action is Action.OPEN:
+        cls = array_cls if kind == "array" else group_cls
+        return cls._from_ref(ref, info)
+    if location.read_only_scheme:
+        raise ReadOnlyError(f"{location.url} is served over HTTP and is read-only")
+    version = zarr_version or 3
+    if kind == "array":
+        kw = dict(create_kwargs or {})
+        if kw.get("shape") is None and kw.get("data") is None:
+            raise FileNotFoundError(
+                f"no array at {location.url}; pass shape= and dtype= to create one"
+            )
+        # Validate everything before the old node is removed.
+        spec = layout.resolve_array_spec(
+            kw.pop("shape", None) or np.shape(kw["data"]),
+            kw.pop("dtype", None) or getattr(kw.get("data"), "dtype", np.float64),
+            zarr_version=version,
+            config=kw.pop("zarr_config", None),
+            **{k: kw.pop(k) for k in list(kw) if k in _SPEC_KWARGS},
+        )
+        data = kw.pop("data", None)
+        if kw:
+            raise TypeError(f"open_array got unexpected keyword arguments {sorted(kw)}")
+        if action is Action.REPLACE:
+            kv.delete_prefix("")
+        new_info = array_cls._create_native(ref, spec)
+        arr = array_cls._from_ref(ref, new_info)
+        if data is not None:
+            write_data(arr, data)
+        return arr
+    if create_kwargs:
+        raise TypeError(f"open_group got unexpected keyword arguments {sorted(create_kwargs)}")
+    if action is Action.REPLACE:
+        kv.delete_prefix("")
+    md.write_group(kv, "", version)
+    return group_cls._from_ref(ref, md.NodeInfo("group", version, md.group_document(version)))
+
+
+_SPEC_KWARGS = (
+    "chunks",
+    "shards",
+    "fill_value",
+    "compressor",
+    "compressor_opt",
+    "dimension_separator",
+    "order",
+    "attributes",
+)

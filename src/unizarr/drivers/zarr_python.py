@@ -1,0 +1,196 @@
+"""The ``"zarr-python"`` driver: ``ZarrPythonArray`` / ``ZarrPythonGroup`` on zarr-python 3.
+
+Only the primitives live here: a key-value adapter over zarr-python's ``Store`` and the
+array read/write calls. Everything else is shared (:mod:`unizarr.core`).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.abc.store import Store
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
+from zarr.storage import LocalStore, MemoryStore
+
+from .. import metadata as md
+from ..core import NodeRef, ZarrArray, ZarrGroup
+from ..kvstore import KVStore
+from ..paths import Location, join_key
+from . import register_driver
+
+#: ``memory://`` stores of this process, shared by every handle (and by both drivers'
+#: notion of "the same URL" within one process).
+_MEMORY: dict[str, Any] = {}
+_MEMORY_LOCK = threading.Lock()
+
+
+async def _collect(agen: Any) -> list[str]:
+    return [x async for x in agen]
+
+
+class ZarrPythonKV(KVStore):
+    """:class:`~unizarr.kvstore.KVStore` over a zarr-python ``Store`` (keys below ``prefix``)."""
+
+    def __init__(self, store: Store, prefix: str = "") -> None:
+        self.store = store
+        self.prefix = prefix.strip("/")
+        self.read_only = bool(store.read_only)
+
+    def _key(self, key: str) -> str:
+        return join_key(self.prefix, key) if key else self.prefix
+
+    def get(self, key: str) -> bytes | None:
+        buf = sync(self.store.get(self._key(key), prototype=default_buffer_prototype()))
+        return None if buf is None else buf.to_bytes()
+
+    def _set(self, key: str, value: bytes) -> None:
+        # LocalStore writes to a temporary file and renames it: atomic on local disk.
+        sync(self.store.set(self._key(key), default_buffer_prototype().buffer.from_bytes(value)))
+
+    def _delete_prefix(self, prefix: str) -> None:
+        key = self._key(prefix)
+        if isinstance(self.store, LocalStore):
+            path = self.store.root / key if key else self.store.root
+            if path.is_file() or path.is_symlink():
+                path.unlink()
+                return
+        if key:
+            sync(self.store.delete(key))
+            sync(self.store.delete_dir(key))
+        else:
+            for k in sync(_collect(self.store.list_prefix(""))):
+                sync(self.store.delete(k))
+            if isinstance(self.store, LocalStore) and self.store.root.exists():
+                import shutil
+
+                shutil.rmtree(self.store.root)
+
+    def list_dir(self, prefix: str) -> list[str]:
+        key = self._key(prefix)
+        return sync(_collect(self.store.list_dir(key)))
+
+    def size_prefix(self, prefix: str) -> int:
+        return int(sync(self.store.getsize_prefix(self._key(prefix))))
+
+    def store_path(self, path: str) -> Any:
+        from zarr.storage import StorePath
+
+        return StorePath(self.store, self._key(path))
+
+
+def _make_store(location: Location, storage_options: dict[str, Any], read_only: bool) -> tuple[Store, str]:
+    if location.scheme == "file":
+        return LocalStore(location.path, read_only=read_only), ""
+    if location.scheme == "memory":
+        with _MEMORY_LOCK:
+            shared = _MEMORY.setdefault("", {})
+        return MemoryStore(shared, read_only=read_only), location.path
+    from zarr.storage import FsspecStore
+
+    scheme = "gcs" if location.scheme == "gs" else location.scheme
+    store = FsspecStore.from_url(
+        f"{scheme}://{location.path}", storage_options=storage_options or None, read_only=read_only
+    )
+    return store, ""
+
+
+class ZarrPythonArray(ZarrArray):
+    """Zarr array implemented with zarr-python.
+
+    Parameters
+    ----------
+    array : zarr.Array
+        An array opened with zarr-python; it is wrapped as is (mode ``"r"`` when its
+        store is read-only, else ``"r+"``).
+    """
+
+    def __init__(self, array: zarr.Array) -> None:
+        ref, info = _ref_from_native(array.store_path, "array")
+        self._init_ref(ref, info)
+
+    def _open_native(self) -> zarr.Array:
+        kv: ZarrPythonKV = self._ref.kv  # type: ignore[assignment]
+        return zarr.open_array(
+            store=kv.store_path(self._ref.path),
+            mode="r" if kv.read_only else "r+",
+            zarr_format=self._zarr_version,
+        )
+
+    def _read(self, region: tuple[slice, ...]) -> np.ndarray:
+        return np.asarray(self._native[region])
+
+    def _write(self, region: tuple[slice, ...], value: np.ndarray) -> None:
+        self._native[region] = value
+
+    def __getattr__(self, name: str) -> Any:
+        """Delegate unknown attributes to the wrapped ``zarr.Array`` (seed behaviour)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._native, name)
+
+
+class ZarrPythonGroup(ZarrGroup):
+    """Zarr group implemented with zarr-python.
+
+    Parameters
+    ----------
+    zarr_group : zarr.Group
+        A group opened with zarr-python; it is wrapped as is.
+    """
+
+    def __init__(self, zarr_group: zarr.Group) -> None:
+        ref, info = _ref_from_native(zarr_group.store_path, "group")
+        self._init_ref(ref, info)
+
+    @classmethod
+    def _make_kv(
+        cls, location: Location, storage_options: dict[str, Any], read_only: bool
+    ) -> KVStore:
+        store, prefix = _make_store(location, storage_options, read_only)
+        return ZarrPythonKV(store, prefix)
+
+    @property
+    def native(self) -> zarr.Group:
+        """The group as a ``zarr.Group`` (opened on first use)."""
+        kv: ZarrPythonKV = self._ref.kv  # type: ignore[assignment]
+        return zarr.open_group(
+            store=kv.store_path(self._ref.path),
+            mode="r" if kv.read_only else "r+",
+            zarr_format=self._zarr_version,
+        )
+
+    @classmethod
+    def from_config(cls, out: Any, zarr_config: Any) -> ZarrPythonGroup:
+        """Create the root group of ``out`` as ``zarr_config`` says (see
+        :func:`unizarr.from_config`)."""
+        from ..api import from_config
+
+        return from_config(out, zarr_config, driver=cls.driver_name)  # type: ignore[return-value]
+
+    def __getattr__(self, name: str) -> Any:
+        """Delegate unknown attributes to the wrapped ``zarr.Group`` (seed behaviour)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.native, name)
+
+
+def _ref_from_native(store_path: Any, kind: str) -> tuple[NodeRef, md.NodeInfo]:
+    store = store_path.store
+    if isinstance(store, LocalStore):
+        root = Location("file", str(store.root))
+    else:
+        root = Location("memory", f"zarr-python-{id(store)}")
+    kv = ZarrPythonKV(store)
+    mode = "r" if store.read_only else "r+"
+    ref = NodeRef("zarr-python", root, store_path.path, kv, mode)
+    info = md.detect_node(kv, store_path.path)
+    if info is None or info.kind != kind:
+        raise FileNotFoundError(f"no Zarr {kind} at {store_path}")
+    return ref, info
+
+
+register_driver("zarr-python", ZarrPythonArray, ZarrPythonGroup)

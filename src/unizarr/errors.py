@@ -1,0 +1,37 @@
+"""Exceptions raised by unizarr.
+
+Each subclasses the built-in exception that idiomatic Python code already catches, so
+both ``except uz.UnizarrError`` and ``except ValueError`` / ``except PermissionError``
+work.
+"""
+
+from __future__ import annotations
+
+
+class UnizarrError(Exception):
+    """Base class of every exception defined by unizarr."""
+
+
+class UnsupportedDriverError(UnizarrError, ValueError):
+    """The requested driver name is not registered."""
+
+
+class ReadOnlyError(UnizarrError, PermissionError):
+    """A write was attempted through a read-only handle (mode ``"r"``)."""
+
+
+class ZarrVersionError(UnizarrError, ValueError):
+    """An existing node was opened with an explicit Zarr version it does not have."""
+
+
+class MetadataError(UnizarrError, ValueError):
+    """A Zarr metadata document in the store is missing fields or is not valid JSON."""
+
+
+__all__ = [
+    "MetadataError",
+    "ReadOnlyError",
+    "UnizarrError",
+    "UnsupportedDriverError",
+    "ZarrVersionError",
+]

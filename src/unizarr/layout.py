@@ -1,0 +1,718 @@
+"""Layout decisions as pure functions: chunk/shard expansion, codecs, fill values.
+
+Everything a driver needs to create an array is resolved here into one neutral
+:class:`ArraySpec`, and :func:`metadata_document` turns that spec into the canonical
+Zarr metadata document (``zarr.json`` for v3, ``.zarray`` for v2). Both drivers create
+arrays from this one description, which is what makes "same arguments, same files" true
+by construction. No I/O happens in this module.
+
+Axis conventions (from linc-convert's ZarrIO): arrays of rank <= 3 are all spatial; a
+4-D array is (time, z, y, x), or (channel, z, y, x) with ``no_time``; a 5-D array is
+(time, channel, z, y, x).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+#: Compressors unizarr can write on both drivers.
+COMPRESSORS = ("blosc", "zstd", "zlib", "gzip", "none")
+#: Blosc inner codecs that both numcodecs and TensorStore implement.
+BLOSC_CNAMES = ("lz4", "lz4hc", "blosclz", "zstd", "zlib")
+BLOSC_SHUFFLES = ("noshuffle", "shuffle", "bitshuffle")
+#: dtype kinds both engines store: bool, signed/unsigned int, float, complex.
+SUPPORTED_KINDS = "biufc"
+#: ``shard="auto"`` grows shards until their uncompressed size reaches this.
+AUTO_SHARD_TARGET_BYTES = 512 * 2**20
+
+_COMPRESSOR_DEFAULTS: dict[str, dict[str, Any]] = {
+    "blosc": {"cname": "lz4", "clevel": 5, "shuffle": None, "blocksize": 0},
+    "zstd": {"level": 3},
+    "zlib": {"level": 6},
+    "gzip": {"level": 6},
+    "none": {},
+}
+
+
+# -- scalar option validation ---------------------------------------------------------
+def normalize_zarr_version(value: Any) -> int:
+    """Return 2 or 3; anything else is a ``ValueError``."""
+    if isinstance(value, bool) or value not in (2, 3):
+        raise ValueError(f"zarr_version must be 2 or 3, got {value!r}")
+    return int(value)
+
+
+def normalize_separator(value: Any) -> str:
+    """Return ``"/"`` or ``"."``; anything else is a ``ValueError``."""
+    if value not in ("/", "."):
+        raise ValueError(f"dimension_separator must be '/' or '.', got {value!r}")
+    return value
+
+
+def normalize_order(value: Any) -> str:
+    """Return ``"C"`` or ``"F"``; anything else is a ``ValueError``."""
+    if not isinstance(value, str) or value.upper() not in ("C", "F"):
+        raise ValueError(f"order must be 'C' or 'F', got {value!r}")
+    return value.upper()
+
+
+def normalize_block_shape(value: Any, what: str) -> tuple[int, ...]:
+    """Validate a chunk or shard shape: an int or a sequence of positive ints.
+
+    ``-1`` means "the whole axis" (resolved later against the array shape).
+    """
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value,)
+    if isinstance(value, str) or not isinstance(value, Sequence) or len(value) == 0:
+        raise ValueError(f"{what} must be an int or a non-empty tuple of ints, got {value!r}")
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or (v < 1 and v != -1):
+            raise ValueError(
+                f"{what} must hold positive ints (or -1 for a whole axis), got {tuple(value)!r}"
+            )
+        out.append(int(v))
+    return tuple(out)
+
+
+def normalize_dtype(dtype: Any) -> np.dtype:
+    """Return a little-endian numpy dtype of a kind both engines store."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise ValueError(f"not a numpy dtype: {dtype!r}") from exc
+    if dt.kind not in SUPPORTED_KINDS or dt.fields is not None or dt.subdtype is not None:
+        raise ValueError(
+            f"dtype {dt} is not supported; use bool, (u)int8-64, float16/32/64 or "
+            "complex64/128"
+        )
+    return dt.newbyteorder("<") if dt.byteorder == ">" else dt
+
+
+def normalize_fill_value(fill_value: Any, dtype: np.dtype) -> Any:
+    """Cast ``fill_value`` to ``dtype`` (``None`` means zero), refusing lossy casts."""
+    dtype = np.dtype(dtype)
+    if fill_value is None:
+        return dtype.type(0)
+    try:
+        with np.errstate(invalid="ignore", over="ignore"):
+            cast = np.asarray(fill_value).astype(dtype)[()]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"fill_value {fill_value!r} cannot be stored as {dtype}") from exc
+    if dtype.kind in "biu":
+        try:
+            same = complex(cast) == complex(fill_value)
+        except (TypeError, ValueError):
+            same = False
+        if not same:
+            raise ValueError(f"fill_value {fill_value!r} cannot be stored exactly as {dtype}")
+    return cast
+
+
+# -- compressor ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CodecSpec:
+    """A compressor and its fully resolved options (no defaults left to engines)."""
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def parse_compressor_opt(value: Any) -> dict[str, Any]:
+    """Accept compressor options as a dict, JSON text or ``None``."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"compressor_opt is not valid JSON: {value!r}") from exc
+    if not isinstance(value, Mapping):
+        raise ValueError(f"compressor_opt must be a dict or JSON object, got {value!r}")
+    return dict(value)
+
+
+def _blosc_shuffle(value: Any, itemsize: int | None) -> str:
+    if value is None or value == -1:  # -1 is numcodecs' AUTOSHUFFLE
+        return "bitshuffle" if itemsize == 1 else "shuffle"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 <= value <= 2:
+        return BLOSC_SHUFFLES[int(value)]
+    if value in BLOSC_SHUFFLES:
+        return value
+    raise ValueError(
+        f"blosc shuffle must be one of {BLOSC_SHUFFLES} or 0/1/2, got {value!r}"
+    )
+
+
+def _int_option(name: str, opt: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+        raise ValueError(f"{name} option {opt!r} must be an int in [{lo}, {hi}], got {value!r}")
+    return int(value)
+
+
+def normalize_compressor(
+    name: Any, options: Any = None, dtype: Any = None, zarr_version: int | None = None
+) -> CodecSpec:
+    """Resolve a compressor name and options into a :class:`CodecSpec`.
+
+    Options mean the same on Zarr v2 and v3. ``blosc``: ``cname`` (default ``"lz4"``),
+    ``clevel`` (5), ``shuffle`` (``"noshuffle"|"shuffle"|"bitshuffle"`` or 0/1/2;
+    default byte shuffle, bit shuffle for 1-byte types), ``blocksize`` (0 = automatic).
+    ``zstd``: ``level`` (3). ``zlib``/``gzip``: ``level`` (6). ``none``: no options.
+
+    Raises
+    ------
+    ValueError
+        Unknown compressor or option, an out-of-range value, or ``zlib`` on Zarr v3
+        (not a v3 codec: use ``gzip``, the same DEFLATE stream with a gzip header).
+    """
+    if name is None or name in ("raw", "null"):
+        name = "none"
+    if not isinstance(name, str) or name.lower() not in COMPRESSORS:
+        raise ValueError(f"unknown compressor {name!r}; choose one of {COMPRESSORS}")
+    name = name.lower()
+    given = parse_compressor_opt(options)
+    defaults = _COMPRESSOR_DEFAULTS[name]
+    unknown = set(given) - set(defaults)
+    if unknown:
+        allowed = sorted(defaults) or "no options"
+        raise ValueError(f"unknown {name} option(s) {sorted(unknown)}; allowed: {allowed}")
+    opts = {**defaults, **given}
+    itemsize = np.dtype(dtype).itemsize if dtype is not None else None
+    if name == "blosc":
+        if opts["cname"] not in BLOSC_CNAMES:
+            raise ValueError(f"blosc cname must be one of {BLOSC_CNAMES}, got {opts['cname']!r}")
+        opts["clevel"] = _int_option(name, "clevel", opts["clevel"], 0, 9)
+        opts["shuffle"] = _blosc_shuffle(opts["shuffle"], itemsize)
+        opts["blocksize"] = _int_option(name, "blocksize", opts["blocksize"], 0, 2**31 - 1)
+    elif name == "zstd":
+        opts["level"] = _int_option(name, "level", opts["level"], -131072, 22)
+    elif name in ("zlib", "gzip"):
+        opts["level"] = _int_option(name, "level", opts["level"], 0, 9)
+    if name == "zlib" and zarr_version == 3:
+        raise ValueError(
+            "zlib is not a Zarr v3 codec; use compressor='gzip' (same DEFLATE "
+            "compression) or zarr_version=2"
+        )
+    return CodecSpec(name, opts)
+
+
+# -- chunk / shard expansion ----------------------------------------------------------
+def nonspatial_axes(ndim: int, no_time: bool = False) -> tuple[str, ...]:
+    """Names of the leading non-spatial axes: ``()``, ``("t",)``, ``("c",)``, ``("t", "c")``."""
+    if ndim <= 3:
+        return ()
+    if ndim == 4:
+        return ("c",) if no_time else ("t",)
+    if ndim == 5:
+        if no_time:
+            raise ValueError("no_time cannot be used with 5-D arrays (t, c, z, y, x)")
+        return ("t", "c")
+    raise ValueError(
+        f"cannot expand a short chunk/shard for a {ndim}-D array; give all {ndim} values"
+    )
+
+
+def _expand(
+    shape: Sequence[int], block: Sequence[int], leading: Sequence[int], what: str
+) -> tuple[int, ...]:
+    """Expand ``block`` to ``shape``: given values cover the last axes, the first spatial
+    value repeats as the seed does, and ``leading`` fills the non-spatial axes."""
+    ndim = len(shape)
+    block = tuple(block)
+    if len(block) > ndim:
+        raise ValueError(f"{what} {block} has more dimensions than the array shape {tuple(shape)}")
+    if len(block) < ndim:
+        nlead = len(leading)
+        nspatial = ndim - nlead
+        if len(block) <= nspatial:
+            spatial = block + block[-1:] * (nspatial - len(block))
+            block = tuple(leading) + spatial
+        else:  # covers some non-spatial axes too: those keep the given values
+            block = tuple(leading[: ndim - len(block)]) + block
+    return tuple(s if b == -1 else b for b, s in zip(block, shape)) if -1 in block else block
+
+
+def expand_chunks(
+    shape: Sequence[int],
+    chunk: Sequence[int],
+    *,
+    chunk_channels: bool = False,
+    chunk_time: bool = True,
+    no_time: bool = False,
+) -> tuple[int, ...]:
+    """Expand a (possibly short) chunk tuple to the array's rank.
+
+    Examples
+    --------
+    >>> expand_chunks((10, 3, 512, 512, 512), (128,))
+    (1, 3, 128, 128, 128)
+    >>> expand_chunks((3, 512, 512, 512), (64,), no_time=True, chunk_channels=True)
+    (1, 64, 64, 64)
+    """
+    shape = tuple(int(s) for s in shape)
+    chunk = normalize_block_shape(chunk, "chunk")
+    leading: list[int] = []
+    if len(chunk) < len(shape):
+        for axis, kind in enumerate(nonspatial_axes(len(shape), no_time)):
+            split = chunk_time if kind == "t" else chunk_channels
+            leading.append(1 if split else max(1, shape[axis]))
+    return _expand(shape, chunk, leading, "chunk")
+
+
+def auto_shard(
+    shape: Sequence[int], chunks: Sequence[int], itemsize: int, nlead: int
+) -> tuple[int, ...]:
+    """Spatial shard shape for ``shard="auto"``.
+
+    Rule: start from one chunk and double the shard along the spatial axis whose shard
+    extent is smallest (ties: the last axis), clamping at the chunk-rounded array extent,
+    until the shard reaches :data:`AUTO_SHARD_TARGET_BYTES` (512 MiB) uncompressed or
+    covers the array. A shard is thus a whole number of chunks and 0.5-1 GiB, unless
+    the array itself is smaller.
+    """
+    shard = list(chunks)
+    cover = [max(c, math.ceil(s / c) * c) for s, c in zip(shape, chunks)]
+    spatial = list(range(nlead, len(shape)))
+    while math.prod(shard) * itemsize < AUTO_SHARD_TARGET_BYTES:
+        growable = [a for a in spatial if shard[a] < cover[a]]
+        if not growable:
+            break
+        axis = min(reversed(growable), key=lambda a: shard[a])
+        shard[axis] = min(shard[axis] * 2, cover[axis])
+    return tuple(shard[nlead:])
+
+
+def expand_shards(
+    shape: Sequence[int],
+    chunks: Sequence[int],
+    shard: Sequence[int] | str | None,
+    itemsize: int,
+    *,
+    shard_channels: bool = False,
+    shard_time: bool = False,
+    no_time: bool = False,
+) -> tuple[int, ...] | None:
+    """Expand a shard tuple (or ``"auto"``) to the array's rank and check it.
+
+    Non-spatial axes get one chunk when ``shard_time``/``shard_channels`` is set, the
+    whole (chunk-rounded) axis otherwise.
+
+    Raises
+    ------
+    ValueError
+        The shard is not a whole number of chunks on some axis.
+    """
+    if shard is None:
+        return None
+    shape = tuple(int(s) for s in shape)
+    chunks = tuple(chunks)
+    leading: list[int] = []
+    kinds = nonspatial_axes(len(shape), no_time) if (shard == "auto" or len(shard) < len(shape)) else ()
+    for axis, kind in enumerate(kinds):
+        split = shard_time if kind == "t" else shard_channels
+        full = max(chunks[axis], math.ceil(shape[axis] / chunks[axis]) * chunks[axis])
+        leading.append(chunks[axis] if split else full)
+    if shard == "auto":
+        spatial = auto_shard(shape, chunks, itemsize * math.prod(leading), len(leading))
+        out = tuple(leading) + spatial
+    else:
+        out = _expand(shape, normalize_block_shape(shard, "shard"), leading, "shard")
+    for axis, (s, c) in enumerate(zip(out, chunks)):
+        if s % c:
+            fixed = tuple(math.ceil(x / y) * y for x, y in zip(out, chunks))
+            raise ValueError(
+                f"shard {out} is not a whole number of chunks {chunks} on axis {axis}; "
+                f"use e.g. shard={fixed}"
+            )
+    return out
+
+
+# -- the neutral description ----------------------------------------------------------
+@dataclass(frozen=True)
+class ArraySpec:
+    """Everything needed to create an array, independent of the engine."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    zarr_version: int = 3
+    chunks: tuple[int, ...] = ()
+    shards: tuple[int, ...] | None = None
+    compressor: CodecSpec = CodecSpec("none")
+    fill_value: Any = 0
+    order: str = "C"
+    dimension_separator: str = "/"
+    attributes: Mapping[str, Any] | None = None
+    dimension_names: tuple[str | None, ...] | None = None
+
+    @property
+    def write_block(self) -> tuple[int, ...]:
+        """The unit of independent writes: the shard when sharded, else the chunk."""
+        return self.shards or self.chunks
+
+    def with_shape(self, shape: Sequence[int]) -> ArraySpec:
+        """The same layout for another shape (chunks and shards kept as they are)."""
+        return replace(self, shape=tuple(int(s) for s in shape))
+
+
+def resolve_array_spec(
+    shape: Sequence[int],
+    dtype: Any,
+    *,
+    zarr_version: int,
+    config: Any,
+    chunks: Any = None,
+    shards: Any = None,
+    fill_value: Any = None,
+    compressor: Any = None,
+    compressor_opt: Any = None,
+    dimension_separator: Any = None,
+    order: Any = None,
+    attributes: Mapping[str, Any] | None = None,
+) -> ArraySpec:
+    """Combine keyword arguments (which win), a config and defaults into an ArraySpec.
+
+    ``config`` is read by field name (any object with ``ZarrConfig``'s fields).
+    ``chunks``/``shards`` are expanded with the config's channel/time rules.
+    """
+    shape = tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"shape must hold non-negative ints, got {shape}")
+    dt = normalize_dtype(dtype)
+    zarr_version = normalize_zarr_version(zarr_version)
+    get = lambda name, default: getattr(config, name, default)  # noqa: E731
+    no_time = bool(get("no_time", False))
+    chunk = chunks if chunks is not None else get("chunk", (128,))
+    if len(shape) == 0:
+        chunk_shape: tuple[int, ...] = ()
+    else:
+        chunk_shape = expand_chunks(
+            shape,
+            chunk,
+            chunk_channels=bool(get("chunk_channels", False)),
+            chunk_time=bool(get("chunk_time", True)),
+            no_time=no_time,
+        )
+    shard = shards if shards is not None else get("shard", None)
+    shard_shape = None
+    if shard is not None:
+        if zarr_version == 2:
+            raise ValueError("Zarr v2 has no sharding; use zarr_version=3 or shard=None")
+        if len(shape) == 0:
+            raise ValueError("a 0-d array cannot be sharded; use shard=None")
+        shard_shape = expand_shards(
+            shape,
+            chunk_shape,
+            shard,
+            dt.itemsize,
+            shard_channels=bool(get("shard_channels", False)),
+            shard_time=bool(get("shard_time", False)),
+            no_time=no_time,
+        )
+    if compressor is None:
+        compressor = get("compressor", "blosc")
+        if compressor_opt is None:
+            compressor_opt = get("compressor_opt", {})
+    codec = (
+        compressor
+        if isinstance(compressor, CodecSpec)
+        else normalize_compressor(compressor, compressor_opt, dt, zarr_version)
+    )
+    if codec.name == "zlib" and zarr_version == 3:
+        normalize_compressor("zlib", {}, dt, 3)  # raises the explanatory ValueError
+    sep = normalize_separator(
+        dimension_separator if dimension_separator is not None else get("dimension_separator", "/")
+    )
+    return ArraySpec(
+        shape=shape,
+        dtype=dt,
+        zarr_version=zarr_version,
+        chunks=chunk_shape,
+        shards=shard_shape,
+        compressor=codec,
+        fill_value=normalize_fill_value(fill_value, dt),
+        order=normalize_order(order if order is not None else get("order", "C")),
+        dimension_separator=sep,
+        attributes=dict(attributes) if attributes else None,
+    )
+
+
+# -- metadata documents ------------------------------------------------------------------
+def fill_value_json(value: Any, dtype: np.dtype) -> Any:
+    """Encode a fill value as Zarr metadata does (NaN/Infinity as strings, complex as pairs)."""
+    dtype = np.dtype(dtype)
+
+    def real(x: float) -> Any:
+        if math.isnan(x):
+            return "NaN"
+        if math.isinf(x):
+            return "Infinity" if x > 0 else "-Infinity"
+        return float(x)
+
+    if dtype.kind == "b":
+        return bool(value)
+    if dtype.kind in "iu":
+        return int(value)
+    if dtype.kind == "f":
+        return real(float(value))
+    if dtype.kind == "c":
+        c = complex(value)
+        return [real(c.real), real(c.imag)]
+    raise ValueError(f"unsupported dtype {dtype}")
+
+
+def fill_value_from_json(value: Any, dtype: np.dtype) -> Any:
+    """Decode a metadata fill value (inverse of :func:`fill_value_json`)."""
+    dtype = np.dtype(dtype)
+    if value is None:
+        return None
+    special = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+    if dtype.kind == "c":
+        if isinstance(value, (list, tuple)):
+            re, im = (special.get(v, v) if isinstance(v, str) else v for v in value)
+            return dtype.type(complex(re, im))
+        return dtype.type(value)
+    if isinstance(value, str):
+        if value in special:
+            return dtype.type(special[value])
+        if value.startswith("0x"):  # v3 hex-encoded float bit pattern
+            return np.array(int(value, 16), dtype=f"<u{dtype.itemsize}").view(dtype)[()]
+    return dtype.type(value)
+
+
+def v2_compressor_json(codec: CodecSpec) -> dict[str, Any] | None:
+    """The ``.zarray`` ``compressor`` entry (numcodecs config) of a codec."""
+    o = codec.options
+    if codec.name == "none":
+        return None
+    if codec.name == "blosc":
+        return {
+            "id": "blosc",
+            "cname": o["cname"],
+            "clevel": o["clevel"],
+            "shuffle": BLOSC_SHUFFLES.index(o["shuffle"]),
+            "blocksize": o["blocksize"],
+        }
+    return {"id": codec.name, "level": o["level"]}
+
+
+def v3_compressor_json(codec: CodecSpec, dtype: np.dtype) -> list[dict[str, Any]]:
+    """The bytes-to-bytes codec list of a codec in Zarr v3 form."""
+    o = codec.options
+    if codec.name == "none":
+        return []
+    if codec.name == "blosc":
+        conf = {
+            "typesize": np.dtype(dtype).itemsize,
+            "cname": o["cname"],
+            "clevel": o["clevel"],
+            "shuffle": o["shuffle"],
+            "blocksize": o["blocksize"],
+        }
+        return [{"name": "blosc", "configuration": conf}]
+    if codec.name == "zstd":
+        return [{"name": "zstd", "configuration": {"level": o["level"], "checksum": False}}]
+    if codec.name == "gzip":
+        return [{"name": "gzip", "configuration": {"level": o["level"]}}]
+    raise ValueError(f"{codec.name} is not a Zarr v3 codec")
+
+
+def _bytes_codec(dtype: np.dtype) -> dict[str, Any]:
+    if np.dtype(dtype).itemsize == 1:
+        return {"name": "bytes", "configuration": {}}
+    return {"name": "bytes", "configuration": {"endian": "little"}}
+
+
+def v3_codecs_json(spec: ArraySpec) -> list[dict[str, Any]]:
+    """The complete v3 codec chain of a spec, sharding included."""
+    inner: list[dict[str, Any]] = []
+    if spec.order == "F" and len(spec.shape) > 1:
+        inner.append(
+            {"name": "transpose", "configuration": {"order": list(range(len(spec.shape)))[::-1]}}
+        )
+    inner.append(_bytes_codec(spec.dtype))
+    inner += v3_compressor_json(spec.compressor, spec.dtype)
+    if spec.shards is None:
+        return inner
+    sharding = {
+        "name": "sharding_indexed",
+        "configuration": {
+            "chunk_shape": list(spec.chunks),
+            "codecs": inner,
+            "index_codecs": [
+                {"name": "bytes", "configuration": {"endian": "little"}},
+                {"name": "crc32c"},
+            ],
+            "index_location": "end",
+        },
+    }
+    return [sharding]
+
+
+def v3_data_type(dtype: np.dtype) -> str:
+    """The Zarr v3 ``data_type`` name of a numpy dtype."""
+    dt = np.dtype(dtype)
+    return "bool" if dt.kind == "b" else dt.name
+
+
+def metadata_document(spec: ArraySpec) -> dict[str, Any]:
+    """The canonical metadata document of a spec.
+
+    For v3 this is the whole ``zarr.json``; for v2 the ``.zarray`` content (attributes
+    live in ``.zattrs``, so they are not part of it).
+    """
+    if spec.zarr_version == 2:
+        return {
+            "zarr_format": 2,
+            "shape": list(spec.shape),
+            "chunks": list(spec.chunks),
+            "dtype": spec.dtype.str,
+            "compressor": v2_compressor_json(spec.compressor),
+            "fill_value": fill_value_json(spec.fill_value, spec.dtype),
+            "order": spec.order,
+            "filters": None,
+            "dimension_separator": spec.dimension_separator,
+        }
+    doc: dict[str, Any] = {
+        "zarr_format": 3,
+        "node_type": "array",
+        "shape": list(spec.shape),
+        "data_type": v3_data_type(spec.dtype),
+        "chunk_grid": {
+            "name": "regular",
+            "configuration": {"chunk_shape": list(spec.shards or spec.chunks)},
+        },
+        "chunk_key_encoding": {
+            "name": "default",
+            "configuration": {"separator": spec.dimension_separator},
+        },
+        "fill_value": fill_value_json(spec.fill_value, spec.dtype),
+        "codecs": v3_codecs_json(spec),
+        "attributes": dict(spec.attributes or {}),
+    }
+    if spec.dimension_names is not None:
+        doc["dimension_names"] = list(spec.dimension_names)
+    return doc
+
+
+def _codec_from_v2(compressor: Mapping[str, Any] | None) -> CodecSpec:
+    if compressor is None:
+        return CodecSpec("none", {})
+    cid = compressor.get("id")
+    if cid == "blosc":
+        opts = {k: compressor.get(k, d) for k, d in (("cname", "lz4"), ("clevel", 5), ("blocksize", 0))}
+        opts["shuffle"] = _blosc_shuffle(compressor.get("shuffle", 1), None)
+        return CodecSpec("blosc", opts)
+    if cid in ("zstd", "zlib", "gzip"):
+        return CodecSpec(cid, {"level": compressor.get("level", _COMPRESSOR_DEFAULTS[cid]["level"])})
+    raise ValueError(f"compressor {cid!r} is not one unizarr writes; pass compressor= explicitly")
+
+
+def _codec_from_v3(codecs: Sequence[Mapping[str, Any]]) -> CodecSpec:
+    found = [c for c in codecs if c.get("name") not in ("bytes", "transpose", "crc32c")]
+    if not found:
+        return CodecSpec("none", {})
+    if len(found) > 1:
+        raise ValueError(f"codec chain {found} is not one unizarr writes; pass compressor=")
+    name, conf = found[0]["name"], found[0].get("configuration", {}) or {}
+    if name == "blosc":
+        opts = {k: conf.get(k, d) for k, d in (("cname", "lz4"), ("clevel", 5), ("blocksize", 0))}
+        opts["shuffle"] = _blosc_shuffle(conf.get("shuffle", "shuffle"), None)
+        return CodecSpec("blosc", opts)
+    if name in ("zstd", "gzip"):
+        return CodecSpec(name, {"level": conf.get("level", _COMPRESSOR_DEFAULTS[name]["level"])})
+    raise ValueError(f"codec {name!r} is not one unizarr writes; pass compressor= explicitly")
+
+
+def spec_from_metadata(doc: Mapping[str, Any], attributes: Mapping[str, Any] | None = None) -> ArraySpec:
+    """Read an :class:`ArraySpec` back from a ``zarr.json`` or ``.zarray`` document.
+
+    Used to reproduce an existing array's layout (``create_array_from_base``, copies)
+    whichever engine or tool wrote it.
+    """
+    from .errors import MetadataError
+
+    try:
+        version = int(doc["zarr_format"])
+        shape = tuple(int(s) for s in doc["shape"])
+        if version == 2:
+            dtype = np.dtype(doc["dtype"])
+            chunks = tuple(int(c) for c in doc["chunks"])
+            shards = None
+            codec = _codec_from_v2(doc.get("compressor"))
+            order = doc.get("order", "C")
+            sep = doc.get("dimension_separator") or "."
+            dim_names = None
+        else:
+            dtype = np.dtype(doc["data_type"])
+            grid = tuple(int(c) for c in doc["chunk_grid"]["configuration"]["chunk_shape"])
+            codecs = list(doc["codecs"])
+            order = "C"
+            shards = None
+            chunks = grid
+            if codecs and codecs[0].get("name") == "sharding_indexed":
+                conf = codecs[0]["configuration"]
+                shards, chunks = grid, tuple(int(c) for c in conf["chunk_shape"])
+                codecs = list(conf["codecs"])
+            for c in codecs:
+                if c.get("name") == "transpose":
+                    perm = list(c.get("configuration", {}).get("order", []))
+                    order = "F" if perm == list(range(len(shape)))[::-1] and len(shape) > 1 else "C"
+            codec = _codec_from_v3(codecs)
+            cke = doc.get("chunk_key_encoding", {}) or {}
+            sep = (cke.get("configuration") or {}).get("separator")
+            sep = sep or ("." if cke.get("name") == "v2" else "/")
+            dim_names = tuple(doc["dimension_names"]) if doc.get("dimension_names") else None
+    except (KeyError, TypeError) as exc:
+        raise MetadataError(f"not a valid Zarr array metadata document: {exc}") from exc
+    return ArraySpec(
+        shape=shape,
+        dtype=dtype,
+        zarr_version=version,
+        chunks=chunks,
+        shards=shards,
+        compressor=codec,
+        fill_value=normalize_fill_value(fill_value_from_json(doc.get("fill_value"), dtype), dtype),
+        order=order,
+        dimension_separator=sep,
+        attributes=dict(attributes) if attributes else None,
+        dimension_names=dim_names,
+    )
+
+
+def codec_from_object(obj: Any) -> CodecSpec | None:
+    """Translate a zarr-python/numcodecs compressor argument into a :class:`CodecSpec`.
+
+    Accepts ``None`` or ``[]`` (uncompressed), ``"auto"`` (returns ``None``: use the
+    config's compressor), a name, a Zarr v3 codec dict or object, a numcodecs config
+    dict or object, or a one-element list of those.
+    """
+    if obj is None:
+        return CodecSpec("none", {})
+    if isinstance(obj, str):
+        return None if obj == "auto" else normalize_compressor(obj)
+    if isinstance(obj, (list, tuple)):
+        if not obj:
+            return CodecSpec("none", {})
+        if len(obj) > 1:
+            raise ValueError("unizarr writes one compressor per array; got several")
+        return codec_from_object(obj[0])
+    if not isinstance(obj, Mapping):
+        if hasattr(obj, "get_config"):  # numcodecs codec
+            obj = obj.get_config()
+        elif hasattr(obj, "to_dict"):  # zarr v3 codec
+            obj = obj.to_dict()
+        else:
+            raise ValueError(f"cannot use {obj!r} as a compressor")
+    if "id" in obj:
+        return _codec_from_v2(obj)
+    name = obj.get("name")
+    if name in ("blosc", "zstd", "gzip"):
+        return _codec_from_v3([obj])
+    raise ValueError(f"compressor {obj!r} is not one unizarr writes ({COMPRESSORS})")
