@@ -641,6 +641,7 @@ class ZarrGroup(ZarrNode):
         ValueError
             Invalid layout, or ``data`` that does not fit ``shape``.
         """
+        self._check_writable()
         compressor, compressor_opt, dimension_separator = _zarr_python_kwargs(
             zarr_kwargs, compressor, compressor_opt, dimension_separator
         )
@@ -694,6 +695,7 @@ class ZarrGroup(ZarrNode):
     ) -> ZarrArray:
         """A new array with the layout (dtype, chunks, shards, codecs, fill value, order,
         separator) of the group's base level ``"0"``; ``kwargs`` override it."""
+        self._check_writable()
         base = self["0"]
         if not isinstance(base, ZarrArray):
             raise KeyError(f"group {self.url} has no base array '0'")

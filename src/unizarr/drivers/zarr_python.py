@@ -43,7 +43,14 @@ class ZarrPythonKV(KVStore):
     def _key(self, key: str) -> str:
         return join_key(self.prefix, key) if key else self.prefix
 
+    def _root_missing(self) -> bool:
+        # zarr's LocalStore creates its root when first opened; probing a missing node
+        # must not leave an empty directory behind, so reads short-cut here.
+        return isinstance(self.store, LocalStore) and not self.store.root.exists()
+
     def get(self, key: str) -> bytes | None:
+        if self._root_missing():
+            return None
         buf = sync(self.store.get(self._key(key), prototype=default_buffer_prototype()))
         return None if buf is None else buf.to_bytes()
 
@@ -70,10 +77,14 @@ class ZarrPythonKV(KVStore):
                 shutil.rmtree(self.store.root)
 
     def list_dir(self, prefix: str) -> list[str]:
+        if self._root_missing():
+            return []
         key = self._key(prefix)
         return sync(_collect(self.store.list_dir(key)))
 
     def size_prefix(self, prefix: str) -> int:
+        if self._root_missing():
+            return 0
         return int(sync(self.store.getsize_prefix(self._key(prefix))))
 
     def store_path(self, path: str) -> Any:

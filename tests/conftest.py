@@ -1,0 +1,22 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from tests.helpers import snapshot  # noqa: F401  (re-exported for tests)
+
+import pytest
+
+import unizarr as uz
+
+DRIVERS = uz.drivers()
+VERSIONS = (2, 3)
+
+
+@pytest.fixture(params=DRIVERS)
+def driver(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(params=VERSIONS, ids=lambda v: f"v{v}")
+def zarr_version(request: pytest.FixtureRequest) -> int:
+    return request.param
