@@ -20,6 +20,7 @@ from .. import metadata as md
 from ..core import NodeRef, ZarrArray, ZarrGroup
 from ..kvstore import KVStore
 from ..paths import Location, join_key
+from ..storage import check_options, fsspec_target
 from . import register_driver
 
 #: ``memory://`` stores of this process, shared by every handle (and by both drivers'
@@ -94,6 +95,8 @@ class ZarrPythonKV(KVStore):
 
 
 def _make_store(location: Location, storage_options: dict[str, Any], read_only: bool) -> tuple[Store, str]:
+    """The zarr-python store (and key prefix inside it) of a location."""
+    check_options(storage_options)
     if location.scheme == "file":
         return LocalStore(location.path, read_only=read_only), ""
     if location.scheme == "memory":
@@ -102,11 +105,9 @@ def _make_store(location: Location, storage_options: dict[str, Any], read_only: 
         return MemoryStore(shared, read_only=read_only), location.path
     from zarr.storage import FsspecStore
 
-    scheme = "gcs" if location.scheme == "gs" else location.scheme
-    store = FsspecStore.from_url(
-        f"{scheme}://{location.path}", storage_options=storage_options or None, read_only=read_only
-    )
-    return store, ""
+    url, kwargs = fsspec_target(location, storage_options)
+    read_only = read_only or location.read_only_scheme
+    return FsspecStore.from_url(url, storage_options=kwargs, read_only=read_only), ""
 
 
 class ZarrPythonArray(ZarrArray):

@@ -1,0 +1,44 @@
+"""A real S3 API server (moto's) on 127.0.0.1 for remote-store tests; no mocks in-process."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    moto_server = pytest.importorskip("moto.server")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> tuple[str, dict]:
+    """A fresh bucket; returns its name and the storage options that reach it."""
+    import boto3
+
+    name = f"b-{uuid.uuid4().hex[:12]}"
+    client = boto3.client(
+        "s3", endpoint_url=s3_endpoint, aws_access_key_id="testing",
+        aws_secret_access_key="testing", region_name="us-east-1",
+    )
+    client.create_bucket(Bucket=name)
+    options = {"endpoint_url": s3_endpoint, "key": "testing", "secret": "testing", "timeout": 10}
+    return name, options
