@@ -42,3 +42,29 @@ def s3_bucket(s3_endpoint: str) -> tuple[str, dict]:
     client.create_bucket(Bucket=name)
     options = {"endpoint_url": s3_endpoint, "key": "testing", "secret": "testing", "timeout": 10}
     return name, options
+
+
+@pytest.fixture
+def http_root(tmp_path) -> Iterator[tuple[str, "object"]]:
+    """A local ``http.server`` serving ``tmp_path`` read-only; yields (base URL, path)."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", tmp_path
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+import http.server as _hs  # noqa: E402
+
+
+class _QuietHandler(_hs.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import unizarr as uz
-from tests.remote_fixtures import s3_bucket, s3_endpoint  # noqa: F401  (fixtures)
+from tests.remote_fixtures import http_root, s3_bucket, s3_endpoint  # noqa: F401  (fixtures)
 
 
 def _remote_drivers():
@@ -84,3 +84,32 @@ def test_memory_store_shared_within_process(rdriver, zarr_version):
     assert again.keys() == ["x"]
     del g["x"]
     assert again.keys() == []
+
+
+def test_http_is_read_only(rdriver, zarr_version, http_root):
+    base, root = http_root
+    ref = np.arange(24, dtype="i4").reshape(4, 6)
+    g = uz.open_group(root / "h.zarr", "w", zarr_version=zarr_version)
+    g.create_array("0", ref.shape, data=ref, chunks=(2,))
+    g.create_group("sub")
+    g.attrs["k"] = 1
+    url = f"{base}/h.zarr"
+    for mode in ("r", "r+", "a"):
+        h = uz.open_group(url, mode, driver=rdriver)
+        assert h.zarr_version == zarr_version and h.attrs["k"] == 1
+        np.testing.assert_array_equal(h["0"][1:3, ::2], ref[1:3, ::2])
+        np.testing.assert_array_equal(uz.open_array(url + "/0", mode, driver=rdriver)[...], ref)
+        with pytest.raises(uz.ReadOnlyError):
+            h["0"][0, 0] = 5
+        with pytest.raises(uz.ReadOnlyError):
+            h.attrs["x"] = 2
+        with pytest.raises(uz.ReadOnlyError):
+            h.create_group("new")
+        with pytest.raises(uz.ReadOnlyError):
+            del h["sub"]
+    for mode in ("w", "w-"):
+        with pytest.raises(uz.ReadOnlyError):
+            uz.open_group(url, mode, driver=rdriver)
+    with pytest.raises(FileNotFoundError):
+        uz.open_group(f"{base}/missing.zarr", "r", driver=rdriver)
+    assert uz.open_group(url, "r", driver=rdriver).keys() == ["0", "sub"]

@@ -813,7 +813,8 @@ def open_node(
         zarr_version = layout.normalize_zarr_version(zarr_version)
     location = parse_url(url)
     storage_options = dict(storage_options or {})
-    kv = group_cls._make_kv(location, storage_options, not is_writable(mode))
+    read_only = not is_writable(mode) or location.read_only_scheme
+    kv = group_cls._make_kv(location, storage_options, read_only)
     ref = NodeRef(group_cls.driver_name, location, "", kv, mode, storage_options)
     info = md.detect_node(kv, "")
     if info is not None and zarr_version is not None and info.zarr_version != zarr_version:
@@ -829,9 +830,13 @@ def open_node(
         raise FileExistsError(
             f"{location.url} is a Zarr {info.kind}; use mode='w' to replace it with a {kind}"
         )
+    if location.read_only_scheme and mode in ("w", "w-"):
+        raise ReadOnlyError(f"{location.url} is served over HTTP and is read-only; use mode='r'")
     action = plan_open(mode, info is not None, location.url)
     if action is Action.OPEN:
         cls = array_cls if kind == "array" else group_cls
+        if location.read_only_scheme:
+            ref.mode = "r"  # r+/a on HTTP open for reading; any write raises ReadOnlyError
         return cls._from_ref(ref, info)
     if location.read_only_scheme:
         raise ReadOnlyError(f"{location.url} is served over HTTP and is read-only")

@@ -81,7 +81,9 @@ class ZarrPythonKV(KVStore):
         if self._root_missing():
             return []
         key = self._key(prefix)
-        return sync(_collect(self.store.list_dir(key)))
+        # fsspec's HTTP listing reports "directories" with a trailing slash
+        names = {n.rstrip("/") for n in sync(_collect(self.store.list_dir(key)))}
+        return [n for n in names if n]
 
     def size_prefix(self, prefix: str) -> int:
         if self._root_missing():
