@@ -14,7 +14,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[all]"
 	touch $(STAMP)
 
+# The main job on a sample volume shipped inside nibabel (no network): NIfTI -> OME-Zarr
+# with pyramid + NIfTI-Zarr header, then info, validation and a preview PNG under out/.
 demo: $(STAMP)
+	mkdir -p out
+	$(PY) -m unizarr.cli demo out/unizarr-demo.ome.zarr --preview out/unizarr-demo-preview.png
 	$(PY) examples/demo.py
 
 # Fast suite (everything but `slow`), parallel over the 2 cores.

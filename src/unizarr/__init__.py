@@ -18,6 +18,9 @@ from .errors import (
     ZarrVersionError,
 )
 from .layout import ArraySpec
+from .nifti import read_nifti_header, write_nifti_header
+from .ome import validate_ome, write_ome_metadata
+from .pyramid import generate_pyramid
 
 __version__ = "0.1.0"
 
@@ -52,8 +55,13 @@ __all__ = [
     "ZarrVersionError",
     "drivers",
     "from_config",
+    "generate_pyramid",
     "get_driver",
     "open_array",
     "open_group",
+    "read_nifti_header",
     "register_driver",
+    "validate_ome",
+    "write_nifti_header",
+    "write_ome_metadata",
 ]

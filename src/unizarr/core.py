@@ -818,7 +818,7 @@ def open_node(
     ref = NodeRef(group_cls.driver_name, location, "", kv, mode, storage_options)
     info = md.detect_node(kv, "")
     if info is not None and zarr_version is not None and info.zarr_version != zarr_version:
-        if mode != "w":
+        if mode in ("r", "r+", "a"):  # w replaces the node; for w- existence wins
             raise ZarrVersionError(
                 f"{location.url} holds Zarr v{info.zarr_version} metadata, not "
                 f"v{zarr_version}; open it with zarr_version={info.zarr_version} (or None), "

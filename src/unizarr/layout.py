@@ -601,13 +601,14 @@ def metadata_document(spec: ArraySpec) -> dict[str, Any]:
     return doc
 
 
-def _codec_from_v2(compressor: Mapping[str, Any] | None) -> CodecSpec:
+def _codec_from_v2(compressor: Mapping[str, Any] | None, itemsize: int | None = None) -> CodecSpec:
     if compressor is None:
         return CodecSpec("none", {})
     cid = compressor.get("id")
     if cid == "blosc":
         opts = {k: compressor.get(k, d) for k, d in (("cname", "lz4"), ("clevel", 5), ("blocksize", 0))}
-        opts["shuffle"] = _blosc_shuffle(compressor.get("shuffle", 1), None)
+        # -1 (AUTOSHUFFLE, TensorStore's default) depends on the item size
+        opts["shuffle"] = _blosc_shuffle(compressor.get("shuffle", 1), itemsize)
         return CodecSpec("blosc", opts)
     if cid in ("zstd", "zlib", "gzip"):
         return CodecSpec(cid, {"level": compressor.get("level", _COMPRESSOR_DEFAULTS[cid]["level"])})
@@ -645,7 +646,7 @@ def spec_from_metadata(doc: Mapping[str, Any], attributes: Mapping[str, Any] | N
             dtype = np.dtype(doc["dtype"])
             chunks = tuple(int(c) for c in doc["chunks"])
             shards = None
-            codec = _codec_from_v2(doc.get("compressor"))
+            codec = _codec_from_v2(doc.get("compressor"), dtype.itemsize)
             order = doc.get("order", "C")
             sep = doc.get("dimension_separator") or "."
             dim_names = None

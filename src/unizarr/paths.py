@@ -118,6 +118,10 @@ def validate_member_name(name: Any) -> str:
             )
         if seg in METADATA_KEYS:
             raise ValueError(f"member name {name!r} uses the reserved Zarr key {seg!r}")
+        if seg.endswith(".__lock"):
+            # TensorStore's file kvstore reserves these names for its atomic writes
+            # (and refuses them as keys): refused on every driver, so both agree.
+            raise ValueError(f"member name {name!r} ends with the reserved suffix '.__lock'")
     return "/".join(segments)
 
 

@@ -187,3 +187,12 @@ def test_seed_open_classmethods(env):
     assert isinstance(g, group_cls) and g.keys() == ["a"]
     a = array_cls.open(env.url("s.zarr") + "/a", mode="r", zarr_version=env.zarr_version)
     assert isinstance(a, array_cls) and a.shape == (4, 4)
+
+
+def test_w_minus_existence_wins_over_version(env):
+    _populate(env)
+    other = 2 if env.zarr_version == 3 else 3
+    before = snapshot(env.tmp / "s.zarr")
+    with pytest.raises(FileExistsError):
+        env.group("s.zarr", "w-", zarr_version=other)
+    assert snapshot(env.tmp / "s.zarr") == before

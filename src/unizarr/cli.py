@@ -1,0 +1,963 @@
+"""The ``unizarr`` command: ``convert``, ``info``, ``validate``, ``copy``, ``preview``, ``demo``.
+
+Thin by design: each command parses its options into a :class:`~unizarr.ZarrConfig`,
+calls the library (:mod:`unizarr.io` readers, ``create_array``, ``generate_pyramid``,
+``write_ome_metadata``, ``write_nifti_header``) and reports. Progress goes to stderr
+(only when it is a terminal), results to stdout.
+
+Exit codes: 0 success; 1 ``validate`` found problems (or stdout was closed early, as by
+``| head``); 2 a user error (missing input, unreadable format, existing output, bad
+option value); 3 an unexpected internal error; 130 interrupted (Ctrl-C). Errors are one
+line on stderr (``error: ...``); ``--debug`` (anywhere on the command line) adds the
+Python traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from cyclopts import App, Parameter
+from cyclopts.exceptions import CycloptsError
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+import unizarr as uz
+
+from .errors import UnizarrError
+from .io import normalize_unit, open_input
+from .io.blockwise import copy_blocks
+from .io.preview import render_preview
+from .io.report import describe, render_tree, validate_store
+from .io.tree_copy import copy_tree, plan_copy
+from .io.volume import Volume, aligned_chunks
+from .io.zarr import is_zarr_dir, open_zarr
+from .ome import SPACE_UNITS
+
+#: Exceptions that mean "the user asked for something that cannot be done": reported as
+#: one line with exit code 2. OSError covers FileNotFoundError, FileExistsError,
+#: PermissionError, IsADirectoryError, a full disk, ...
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, ValueError, TypeError, KeyError, IndexError, UnizarrError,
+)
+EXIT_INVALID = 1
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 3
+EXIT_INTERRUPTED = 130
+
+#: Working-set budget of a conversion when ``--max-memory`` is not given.
+DEFAULT_MAX_MEMORY = 512 * 2**20
+#: Sample volume of ``unizarr demo``: a real T1-weighted MRI slab that nibabel ships.
+DEMO_SAMPLE = "anatomical.nii"
+
+Compressor = Literal["blosc", "zstd", "zlib", "gzip", "none"]
+Method = Literal["mean", "median", "mode", "min", "max", "nearest"]
+Driver = Literal["zarr-python", "tensorstore"]
+Flag = Parameter(negative="")  # a switch with no --no-... twin
+
+app = App(
+    name="unizarr",
+    help=(
+        "Convert images to OME-Zarr (Zarr v2/v3, sharded) and inspect Zarr stores, "
+        "through zarr-python or TensorStore.\n\n"
+        "Add --debug anywhere to see Python tracebacks of errors."
+    ),
+    version=uz.__version__,
+)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a write, with what the user needs to know about the output."""
+
+
+# -- option groups ------------------------------------------------------------------------
+@Parameter(name="*")
+@dataclass
+class Layout:
+    """How arrays are stored: the fields of :class:`unizarr.ZarrConfig` (unset: its
+    default for ``convert``, the source's layout for ``copy``)."""
+
+    driver: Driver | None = None
+    "Engine that writes (and reads) the data. [default: zarr-python]"
+    zarr_version: Literal[2, 3] | None = None
+    "Zarr format of the output. [default: 3 for convert, the source's for copy]"
+    chunk: str | None = None
+    (
+        "Chunk shape: one int for every spatial axis, or one per axis, comma-separated "
+        "(e.g. 64 or 32,64,64). [default: 128 for convert, the source's for copy]"
+    )
+    shard: str | None = None
+    (
+        "Shard shape (Zarr v3): ints like --chunk, 'auto' (0.5-1 GiB shards) or 'none'. "
+        "[default: none for convert, the source's for copy]"
+    )
+    compressor: Compressor | None = None
+    "Chunk compressor. [default: blosc for convert, the source's for copy]"
+    compressor_opt: str | None = None
+    'Compressor options as JSON, e.g. \'{"cname": "zstd", "clevel": 5}\' or \'{"level": 9}\'.'
+    dimension_separator: Literal["/", "."] | None = None
+    "Separator of chunk keys. [default: / for convert, the source's for copy]"
+    order: Literal["C", "F"] | None = None
+    "Memory order of stored chunks. [default: C for convert, the source's for copy]"
+    chunk_channels: bool = False
+    "Chunk the channel axis by 1 instead of keeping all channels in each chunk."
+    chunk_time: bool = True
+    "Chunk the time axis by 1 (--no-chunk-time: whole time axis per chunk)."
+    shard_channels: bool = False
+    "Split shards along the channel axis."
+    shard_time: bool = False
+    "Split shards along the time axis."
+    no_time: Annotated[bool, Flag] = False
+    "A 4-D input without axis names (.npy, plain Zarr) is (c, z, y, x), not (t, z, y, x)."
+
+    def given(self) -> set[str]:
+        """Names of the layout options set on the command line."""
+        keys = ("chunk", "shard", "compressor", "compressor_opt", "dimension_separator", "order")
+        return {k for k in keys if getattr(self, k) is not None}
+
+
+@Parameter(name="*")
+@dataclass
+class PyramidOptions:
+    """How the multiscale pyramid is built."""
+
+    levels: int = -1
+    "Pyramid levels to add after level 0 (-1: until a level fits in one chunk; 0: none)."
+    method: Method = "mean"
+    "Downsampling method (mode/nearest for label images)."
+    no_pyramid_axis: Literal["x", "y", "z"] | None = None
+    "Spatial axis never downsampled (thick slices)."
+
+
+# -- small parsers (errors are ValueErrors naming the option) ---------------------------
+def parse_shape(text: str | None, option: str) -> tuple[int, ...] | None:
+    """``"64"`` -> ``(64,)``; ``"32,64,64"`` -> ``(32, 64, 64)``; ``None`` stays ``None``."""
+    if text is None:
+        return None
+    parts = [p for p in re.split(r"[,\sx]+", text.strip()) if p]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if not values or any(v < 1 and v != -1 for v in values):
+        raise ValueError(
+            f"{option} takes positive ints separated by commas (e.g. 64 or 32,64,64), "
+            f"got {text!r}"
+        )
+    return values
+
+
+def parse_shard(text: str | None) -> tuple[int, ...] | str | None:
+    """``--shard``: ints, ``"auto"`` or ``"none"``."""
+    if text is None or text.strip().lower() == "none":
+        return None
+    if text.strip().lower() == "auto":
+        return "auto"
+    return parse_shape(text, "--shard")
+
+
+def parse_floats(text: str | None, option: str) -> tuple[float, ...] | None:
+    """``"0.5"`` or ``"2,0.5,0.5"`` -> floats (all positive)."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(p) for p in re.split(r"[,\s]+", text.strip()) if p)
+    except ValueError:
+        values = ()
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
+        raise ValueError(f"{option} takes positive numbers separated by commas, got {text!r}")
+    return values
+
+
+_BYTE_UNITS = {
+    "": 1, "b": 1,
+    "k": 2**10, "kib": 2**10, "kb": 10**3,
+    "m": 2**20, "mib": 2**20, "mb": 10**6,
+    "g": 2**30, "gib": 2**30, "gb": 10**9,
+    "t": 2**40, "tib": 2**40, "tb": 10**12,
+}
+
+
+def parse_bytes(text: str | None) -> int | None:
+    """``--max-memory``: ``"512M"``, ``"2GiB"``, ``"1.5G"``, ``"4GB"`` or plain bytes.
+
+    ``K``/``M``/``G``/``T`` and ``KiB``... are powers of 1024; ``KB``/``MB``/``GB`` of
+    1000.
+    """
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = m.group(2).lower() if m else None
+    if m is None or unit not in _BYTE_UNITS or float(m.group(1)) * _BYTE_UNITS[unit] < 1:
+        raise ValueError(f"--max-memory takes a size like 512M, 2GiB or 4GB, got {text!r}")
+    return int(float(m.group(1)) * _BYTE_UNITS[unit])
+
+
+def parse_json_object(text: str | None, option: str) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{option} is not valid JSON ({exc.msg}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{option} must be a JSON object, got {text!r}")
+    return value
+
+
+def make_config(layout: Layout, *, levels: int = -1, overwrite: bool = False) -> uz.ZarrConfig:
+    """The :class:`~unizarr.ZarrConfig` of ``convert``: given options over its defaults."""
+    values: dict[str, Any] = dict(
+        chunk_channels=layout.chunk_channels,
+        chunk_time=layout.chunk_time,
+        shard_channels=layout.shard_channels,
+        shard_time=layout.shard_time,
+        no_time=layout.no_time,
+        levels=levels,
+        overwrite=overwrite,
+    )
+    if layout.driver is not None:
+        values["driver"] = layout.driver
+    if layout.zarr_version is not None:
+        values["zarr_version"] = layout.zarr_version
+    if layout.chunk is not None:
+        values["chunk"] = parse_shape(layout.chunk, "--chunk")
+    if layout.shard is not None:
+        values["shard"] = parse_shard(layout.shard)
+    if layout.compressor is not None:
+        values["compressor"] = layout.compressor
+    if layout.compressor_opt is not None:
+        values["compressor_opt"] = parse_json_object(layout.compressor_opt, "--compressor-opt")
+    if layout.dimension_separator is not None:
+        values["dimension_separator"] = layout.dimension_separator
+    if layout.order is not None:
+        values["order"] = layout.order
+    cfg = uz.ZarrConfig(**values)
+    if cfg.shard is not None and cfg.zarr_version == 2:
+        raise ValueError("--shard needs --zarr-version 3 (Zarr v2 has no sharding)")
+    if cfg.compressor == "zlib" and cfg.zarr_version == 3:
+        raise ValueError("zlib is not a Zarr v3 codec; use --compressor gzip or --zarr-version 2")
+    return cfg
+
+
+def resolve_ome_version(requested: str, zarr_version: int) -> str:
+    """``auto`` is 0.5 on Zarr v3 and 0.4 on v2 (NGFF 0.5 is defined for v3 only)."""
+    if requested == "auto":
+        return "0.5" if zarr_version == 3 else "0.4"
+    if requested == "0.5" and zarr_version == 2:
+        raise ValueError("--ome-version 0.5 needs --zarr-version 3 (use 0.4 for Zarr v2)")
+    return requested
+
+
+def workers_for(block_bytes: int, max_memory: int) -> int:
+    """Threads that fit ``max_memory`` when each holds about three copies of a block
+    (source read, cast, compressed)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, max_memory // max(1, 3 * block_bytes)))
+
+
+# -- reporting -----------------------------------------------------------------------------
+def human_bytes(n: float) -> str:
+    """``1536`` -> ``"1.5 KiB"``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover
+
+
+def _stdout_console() -> Console:
+    # Piped output keeps whole lines (rich would crop trees at 80 columns).
+    width = None if sys.stdout.isatty() else 1000
+    return Console(soft_wrap=True, highlight=False, width=width)
+
+
+class _AmountColumn(ProgressColumn):
+    """Bytes written (or blocks, for the pyramid)."""
+
+    def render(self, task: Task) -> Text:
+        unit = task.fields.get("unit", "B")
+        total = task.total or 0
+        if unit == "B":
+            return Text(f"{human_bytes(task.completed)}/{human_bytes(total)}")
+        return Text(f"{int(task.completed)}/{int(total)} {unit}")
+
+
+class _SpeedColumn(ProgressColumn):
+    """Throughput: MiB/s for bytes, blocks/s otherwise."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        if not speed:
+            return Text("")
+        if task.fields.get("unit", "B") == "B":
+            return Text(f"{human_bytes(speed)}/s")
+        return Text(f"{speed:.1f} {task.fields['unit']}/s")
+
+
+class Reporter:
+    """Progress bars on stderr when it is a terminal and ``--quiet`` is not given."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.enabled = not quiet and sys.stderr.isatty()
+        self._progress: Progress | None = None
+
+    def __enter__(self) -> Reporter:
+        if self.enabled:
+            self._progress = Progress(
+                TextColumn("{task.description:<8}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                _AmountColumn(),
+                _SpeedColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    @contextmanager
+    def task(
+        self, description: str, total: float | None, unit: str = "B"
+    ) -> Iterator[Callable[..., None]]:
+        """Yield ``update(advance=..., completed=..., total=...)`` for one bar."""
+        progress = self._progress
+        if progress is None:
+            yield lambda **kw: None
+            return
+        task_id = progress.add_task(description, total=total, unit=unit)
+        yield lambda **kw: progress.update(task_id, **kw)
+        # Reached only on success: a finished bar shows 100 % even when the work was
+        # smaller than announced (e.g. a pyramid with no level to build).
+        progress.update(task_id, total=progress.tasks[task_id].total or 1,
+                        completed=progress.tasks[task_id].total or 1)
+
+
+def write_level(
+    read: Callable[[tuple[slice, ...]], Any],
+    array: uz.ZarrArray,
+    update: Callable[..., None],
+    max_memory: int,
+) -> None:
+    """Copy ``read(region)`` into ``array`` in write-block-aligned regions sized to the
+    memory budget, on as many threads as that budget allows."""
+    itemsize = array.dtype.itemsize
+    per_task = max(1, max_memory // (3 * workers_for(1, max_memory)))
+    chunks = aligned_chunks(array.shape, array.write_block, itemsize, per_task)
+    workers = workers_for(math.prod(chunks) * itemsize, max_memory)
+    copy_blocks(read, array, chunks, workers=workers, progress=lambda n: update(advance=n))
+
+
+def _one_line(exc: BaseException) -> str:
+    msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    msg = " ".join(str(msg).split())  # one line, whatever the exception text held
+    return msg or type(exc).__name__
+
+
+def _is_local(url: str) -> bool:
+    return "://" not in url or url.startswith("file://")
+
+
+def _local_path(url: str) -> str:
+    return url[len("file://"):] if url.startswith("file://") else url
+
+
+def check_output(output: str, overwrite: bool, inputs: Sequence[str] = ()) -> None:
+    """Refuse an existing output without ``--overwrite``, and an output that would
+    destroy its own input, before anything is written."""
+    if not _is_local(output):
+        return  # remote: opening with mode "w-" refuses an existing node
+    out = os.path.realpath(_local_path(output))
+    for inp in inputs:
+        if not _is_local(inp):
+            continue
+        src = os.path.realpath(_local_path(inp))
+        if out == src or src.startswith(out + os.sep) or out.startswith(src + os.sep):
+            raise ValueError(
+                f"the output {output} must not be, contain or lie inside the input {inp}"
+            )
+    if os.path.lexists(out):
+        if not overwrite:
+            raise FileExistsError(f"{output} already exists; pass --overwrite to replace it")
+        # --overwrite replaces a Zarr store, never an arbitrary file or folder that a
+        # mistyped path happened to name.
+        if not os.path.isdir(out):
+            raise FileExistsError(
+                f"{output} exists and is a file, not a Zarr store; remove it first"
+            )
+        if os.listdir(out) and not is_zarr_dir(out):
+            raise FileExistsError(
+                f"{output} is a non-empty directory that is not a Zarr store; remove it first"
+            )
+
+
+# -- convert ---------------------------------------------------------------------------------
+@dataclass
+class ConvertResult:
+    """What :func:`convert_volume` wrote."""
+
+    output: str
+    shapes: list[tuple[int, ...]]
+    dtype: np.dtype
+    axes: tuple[str, ...]
+    nbytes: int
+    nbytes_stored: int
+    seconds: float
+    ome_version: str
+    nifti: bool
+
+
+def convert_volume(
+    vol: Volume,
+    output: str,
+    cfg: uz.ZarrConfig,
+    *,
+    pyramid: PyramidOptions,
+    ome_version: str,
+    max_memory: int,
+    reporter: Reporter,
+    storage_options: dict[str, Any] | None = None,
+) -> ConvertResult:
+    """Write ``vol`` (a :class:`unizarr.io.Volume`) as an OME-Zarr at ``output``.
+
+    Order matters for interrupted runs: level 0, then the NIfTI header, then the
+    pyramid, and the OME multiscales metadata last - a store without it never claims
+    to be a complete image.
+    """
+    start = time.perf_counter()
+    cfg = replace(cfg, no_time=vol.axes[:1] == ("c",) and vol.ndim == 4)
+    root = uz.from_config(output, cfg, storage_options=storage_options)
+    try:
+        base = root.create_array("0", vol.shape, vol.dtype, zarr_config=cfg)
+        with reporter.task("level 0", base.nbytes) as update:
+            write_level(vol.read_region, base, update, max_memory)
+        if vol.nifti_header is not None:
+            uz.write_nifti_header(root, vol.nifti_header)
+        with reporter.task("pyramid", None, unit="blocks") as update:
+            shapes = uz.generate_pyramid(
+                root,
+                cfg.levels,
+                method=pyramid.method,
+                no_pyramid_axis=pyramid.no_pyramid_axis,
+                max_memory=max_memory,
+                progress=lambda done, total: update(completed=done, total=total),
+            )
+        uz.write_ome_metadata(
+            root,
+            list(vol.axes),
+            space_scale=list(vol.space_scale),
+            time_scale=vol.time_scale,
+            # None when the input does not say: NGFF allows no unit, and an invented
+            # one would be a false claim.
+            space_unit=vol.space_unit,
+            time_unit=vol.time_unit if "t" in vol.axes else None,
+            name=vol.name,
+            multiscales_type=pyramid.method,
+            # Each level averages 2x2x2 windows of the previous one: a window of size 2
+            # (nifti-zarr's numeric form), not a corner-aligned resampling.
+            pyramid_aligns=2,
+            ome_version=ome_version,
+        )
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted; {output} is incomplete (no OME multiscales metadata was "
+            "written): convert again with --overwrite"
+        ) from None
+    levels = [root[str(i)] for i in range(len(shapes))]
+    return ConvertResult(
+        output=output,
+        shapes=[tuple(s) for s in shapes],
+        dtype=base.dtype,
+        axes=tuple(vol.axes),
+        nbytes=sum(a.nbytes for a in levels),
+        nbytes_stored=sum(a.nbytes_stored for a in levels),
+        seconds=time.perf_counter() - start,
+        ome_version=ome_version,
+        nifti=vol.nifti_header is not None,
+    )
+
+
+def _print_convert_summary(src: str, vol: Volume, res: ConvertResult) -> None:
+    con = _stdout_console()
+    ratio = res.nbytes / res.nbytes_stored if res.nbytes_stored else float("nan")
+    shapes = " → ".join("×".join(map(str, s)) for s in res.shapes)
+    extra = " + NIfTI-Zarr header" if res.nifti else ""
+    con.print(
+        f"converted {escape(src)} ({escape(vol.format)}) → {escape(res.output)}\n"
+        f"  {len(res.shapes)} level(s) {shapes} ({', '.join(res.axes)}) {res.dtype}, "
+        f"OME-NGFF {res.ome_version}{extra}\n"
+        f"  {human_bytes(res.nbytes)} logical, {human_bytes(res.nbytes_stored)} stored "
+        f"({ratio:.2f}×) in {res.seconds:.2f} s"
+    )
+
+
+@app.command
+def convert(
+    input: str,
+    output: str,
+    /,
+    *,
+    layout: Layout = Layout(),
+    pyramid: PyramidOptions = PyramidOptions(),
+    ome_version: Literal["auto", "0.4", "0.5"] = "auto",
+    voxel_size: str | None = None,
+    unit: str | None = None,
+    name: str | None = None,
+    max_memory: str | None = None,
+    storage_options: str | None = None,
+    overwrite: Annotated[bool, Flag] = False,
+    quiet: Annotated[bool, Flag] = False,
+) -> int:
+    """Convert a NIfTI, TIFF, .npy or Zarr image to an OME-Zarr with a pyramid.
+
+    The input is read lazily and written block by block, so memory stays bounded by
+    --max-memory, whatever the volume size. NIfTI axes (x, y, z, t, c) are stored as
+    Zarr (t, c, z, y, x) as nifti-zarr does, with the header kept as NIfTI-Zarr.
+
+    Parameters
+    ----------
+    input
+        .nii/.nii.gz file, TIFF file, directory or glob of 2-D TIFFs, .npy file, or Zarr
+        group/array (local or URL).
+    output
+        Output OME-Zarr (local path or URL).
+    ome_version
+        OME-NGFF version (auto: 0.5 for Zarr v3, 0.4 for v2).
+    voxel_size
+        Voxel size, overriding the input's: one value, or one per spatial axis in z,y,x order.
+    unit
+        Spatial unit, overriding the input's (e.g. micrometer, millimeter, um, mm).
+    name
+        Image name in the OME metadata. [default: the input's name]
+    max_memory
+        Working-memory budget, e.g. 512M or 4GiB (one shard is the floor). [default: 512M]
+    storage_options
+        JSON credentials/endpoint for remote input/output, e.g. '{"anon": true}'.
+    overwrite
+        Replace OUTPUT if it exists.
+    quiet
+        No progress bar and no summary.
+    """
+    cfg = make_config(layout, levels=pyramid.levels, overwrite=overwrite)
+    ome = resolve_ome_version(ome_version, cfg.zarr_version)
+    budget = parse_bytes(max_memory) or DEFAULT_MAX_MEMORY
+    scale = parse_floats(voxel_size, "--voxel-size")
+    space_unit = normalize_unit(unit) if unit is not None else None
+    if unit is not None and space_unit not in SPACE_UNITS:
+        raise ValueError(
+            f"--unit {unit!r} is not a length unit (e.g. micrometer, millimeter, um, mm)"
+        )
+    options = parse_json_object(storage_options, "--storage-options")
+    check_output(output, overwrite, [input])
+    with open_input(input, driver=cfg.driver, storage_options=options, no_time=cfg.no_time) as vol:
+        if scale is not None:
+            nspace = len(vol.space_scale)
+            if len(scale) not in (1, nspace):
+                raise ValueError(f"--voxel-size needs 1 or {nspace} values, got {len(scale)}")
+            vol.space_scale = scale * nspace if len(scale) == 1 else scale
+        if space_unit is not None:
+            vol.space_unit = space_unit
+        if name is not None:
+            vol.name = name
+        with Reporter(quiet) as reporter:
+            res = convert_volume(
+                vol, output, cfg, pyramid=pyramid, ome_version=ome, max_memory=budget,
+                reporter=reporter, storage_options=options,
+            )
+        if not quiet:
+            _print_convert_summary(input, vol, res)
+    return 0
+
+
+# -- info / validate ----------------------------------------------------------------------
+@app.command
+def info(
+    path: str,
+    /,
+    *,
+    json_output: Annotated[bool, Parameter(name="--json", negative="")] = False,
+    driver: Driver | None = None,
+    storage_options: str | None = None,
+) -> int:
+    """Show a Zarr store: tree, shapes, dtypes, chunks, shards, codecs, sizes, OME / NIfTI.
+
+    Parameters
+    ----------
+    path
+        Zarr group or array (local path or URL).
+    json_output
+        Print JSON for scripts instead of the tree.
+    driver
+        Engine used to read. [default: zarr-python]
+    storage_options
+        JSON credentials/endpoint for a remote store.
+    """
+    node = open_zarr(path, "r", driver=driver,
+                     storage_options=parse_json_object(storage_options, "--storage-options"))
+    desc = describe(node, label=path)
+    if json_output:
+        print(json.dumps(desc, indent=2))
+    else:
+        _stdout_console().print(render_tree(desc))
+    return 0
+
+
+@app.command
+def validate(
+    path: str,
+    /,
+    *,
+    json_output: Annotated[bool, Parameter(name="--json", negative="")] = False,
+    driver: Driver | None = None,
+    storage_options: str | None = None,
+) -> int:
+    """Check OME-NGFF metadata and the NIfTI-Zarr header; exit 1 when invalid.
+
+    Parameters
+    ----------
+    path
+        OME-Zarr group (local path or URL).
+    json_output
+        Print the findings as JSON.
+    driver
+        Engine used to read. [default: zarr-python]
+    storage_options
+        JSON credentials/endpoint for a remote store.
+    """
+    node = open_zarr(path, "r", driver=driver,
+                     storage_options=parse_json_object(storage_options, "--storage-options"))
+    findings = validate_store(node)
+    ok = not any(f["severity"] == "error" for f in findings)
+    if json_output:
+        print(json.dumps({"path": path, "valid": ok, "findings": findings}, indent=2))
+    else:
+        _print_findings(path, findings, ok)
+    return 0 if ok else EXIT_INVALID
+
+
+def _print_findings(path: str, findings: list[dict[str, str]], ok: bool) -> None:
+    con = _stdout_console()
+    marks = {"ok": "[green]✓[/]", "warning": "[yellow]![/]", "error": "[red]✗[/]"}
+    for f in findings:
+        con.print(f"{marks[f['severity']]} {escape(f['check'])}: {escape(f['message'])}")
+    verdict = "[green]valid[/]" if ok else "[red]invalid[/]"
+    con.print(f"{escape(path)}: {verdict}")
+
+
+# -- copy ----------------------------------------------------------------------------------
+@app.command
+def copy(
+    src: str,
+    dst: str,
+    /,
+    *,
+    layout: Layout = Layout(),
+    ome_version: Literal["keep", "0.4", "0.5"] = "keep",
+    max_memory: str | None = None,
+    src_storage_options: str | None = None,
+    dst_storage_options: str | None = None,
+    overwrite: Annotated[bool, Flag] = False,
+    quiet: Annotated[bool, Flag] = False,
+) -> int:
+    """Copy any Zarr (group tree or array) to any Zarr, optionally changing its layout.
+
+    Layout options that are given apply to every image array (2-D or more; the NIfTI
+    header array keeps its own); the rest keeps the source's layout. Converting to Zarr v2
+    drops shards and moves OME-NGFF 0.5 metadata to 0.4. Group attributes are written
+    last, so an interrupted copy never carries complete OME metadata.
+
+    Parameters
+    ----------
+    src
+        Source Zarr group or array (local path or URL).
+    dst
+        Destination (local path or URL).
+    ome_version
+        OME-NGFF version of the copy's metadata (keep: as the source, 0.4 on Zarr v2).
+    max_memory
+        Working-memory budget, e.g. 512M or 4GiB (one shard is the floor). [default: 512M]
+    src_storage_options
+        JSON credentials/endpoint for a remote SRC.
+    dst_storage_options
+        JSON credentials/endpoint for a remote DST.
+    overwrite
+        Replace DST if it exists.
+    quiet
+        No progress bar and no summary.
+    """
+    budget = parse_bytes(max_memory) or DEFAULT_MAX_MEMORY
+    src_opts = parse_json_object(src_storage_options, "--src-storage-options")
+    dst_opts = parse_json_object(dst_storage_options, "--dst-storage-options")
+    check_output(dst, overwrite, [src])
+    start = time.perf_counter()
+    source = open_zarr(src, "r", driver=layout.driver, storage_options=src_opts)
+    version = layout.zarr_version or source.zarr_version
+    layout = replace(layout, zarr_version=version)
+    cfg = make_config(layout, overwrite=overwrite) if layout.given() else None
+    if ome_version == "0.5" and version == 2:
+        raise ValueError("--ome-version 0.5 needs a Zarr v3 destination (--zarr-version 3)")
+    plan = plan_copy(source, version, cfg, given=layout.given())
+    with Reporter(quiet) as reporter:
+        total = sum(item.nbytes for item in plan.arrays)
+        with reporter.task("copy", total) as update:
+            try:
+                dest = copy_tree(
+                    plan, dst,
+                    driver=layout.driver,
+                    overwrite=overwrite,
+                    ome_version=None if ome_version == "keep" else ome_version,
+                    storage_options=dst_opts,
+                    write=lambda source_array, target: write_level(
+                        source_array.__getitem__, target, update, budget
+                    ),
+                )
+            except KeyboardInterrupt:
+                raise Interrupted(
+                    f"interrupted; {dst} is incomplete (its group attributes were not "
+                    "written): copy again with --overwrite"
+                ) from None
+    if not quiet:
+        stored = sum(a.nbytes_stored for a in dest)
+        _stdout_console().print(
+            f"copied {src} → {dst}: {len(plan.arrays)} array(s), {len(plan.groups)} group(s), "
+            f"{human_bytes(total)} logical, {human_bytes(stored)} stored "
+            f"(Zarr v{version}) in {time.perf_counter() - start:.2f} s",
+            markup=False,
+        )
+    return 0
+
+
+# -- preview -----------------------------------------------------------------------------
+@app.command
+def preview(
+    path: str,
+    /,
+    *,
+    output: Annotated[str, Parameter(name=["--output", "-o"])] = "preview.png",
+    level: int = 0,
+    time_index: Annotated[int, Parameter(name="--time")] = 0,
+    channel: int = 0,
+    percentiles: str = "1,99.5",
+    zoom: int = 1,
+    driver: Driver | None = None,
+    storage_options: str | None = None,
+) -> int:
+    """Write a PNG of the orthogonal mid-slices of an OME-Zarr level.
+
+    Panels, left to right: axial (z mid: y by x), coronal (y mid: z by x), sagittal
+    (x mid: z by y); anisotropic voxels are stretched to their physical aspect. NIfTI
+    images are shown with anterior/superior up; other images with row 0 at the top.
+
+    Parameters
+    ----------
+    path
+        OME-Zarr group or Zarr array (local path or URL).
+    output
+        PNG file to write.
+    level
+        Pyramid level (0 is full resolution).
+    time_index
+        Time point of a 4-/5-D image.
+    channel
+        Channel of an image with channels.
+    percentiles
+        Low,high intensity percentiles mapped to black and white.
+    zoom
+        Integer magnification of the PNG.
+    driver
+        Engine used to read. [default: zarr-python]
+    storage_options
+        JSON credentials/endpoint for a remote store.
+    """
+    try:
+        low_high = tuple(float(p) for p in percentiles.split(","))
+    except ValueError:
+        low_high = ()
+    if len(low_high) != 2 or not 0 <= low_high[0] < low_high[1] <= 100:
+        raise ValueError(
+            f"--percentiles takes LOW,HIGH with 0 <= LOW < HIGH <= 100, got {percentiles!r}"
+        )
+    if zoom < 1:
+        raise ValueError(f"--zoom must be a positive int, got {zoom}")
+    node = open_zarr(path, "r", driver=driver,
+                     storage_options=parse_json_object(storage_options, "--storage-options"))
+    image = render_preview(node, level=level, time=time_index, channel=channel,
+                           percentiles=low_high, zoom=zoom)
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    image.save(output, format="PNG")
+    _stdout_console().print(f"wrote {output} ({image.width}×{image.height})", markup=False)
+    return 0
+
+
+# -- demo -------------------------------------------------------------------------------------
+def demo_sample() -> Path:
+    """The sample NIfTI of ``unizarr demo``, shipped inside nibabel's test data."""
+    import nibabel
+
+    sample = Path(nibabel.__file__).parent / "tests" / "data" / DEMO_SAMPLE
+    if not sample.is_file():
+        raise FileNotFoundError(
+            f"nibabel's sample volume {sample} is missing (is nibabel installed with its "
+            "test data?)"
+        )
+    return sample
+
+
+@app.command
+def demo(
+    output: str = "unizarr-demo.ome.zarr",
+    /,
+    *,
+    preview_png: Annotated[str | None, Parameter(name="--preview")] = None,
+    driver: Driver = "zarr-python",
+    zarr_version: Literal[2, 3] = 3,
+    quiet: Annotated[bool, Flag] = False,
+) -> int:
+    """Convert a real MRI volume shipped with nibabel to OME-Zarr, show it, preview it.
+
+    No network. Replaces OUTPUT when it is a Zarr store (refuses anything else), prints
+    `unizarr info`, validates the result, checks the voxels against nibabel with every
+    driver, and writes a preview PNG.
+
+    Parameters
+    ----------
+    output
+        Where to write the OME-Zarr.
+    preview_png
+        Preview PNG path. [default: OUTPUT's name with -preview.png]
+    driver
+        Engine that writes the OME-Zarr.
+    zarr_version
+        Zarr format of the output.
+    quiet
+        No progress bar.
+    """
+    import nibabel as nib
+
+    sample = demo_sample()
+    if _is_local(output) and os.path.lexists(output) and not is_zarr_dir(output):
+        raise FileExistsError(f"{output} exists and is not a Zarr store; choose another OUTPUT")
+    layout = Layout(driver=driver, zarr_version=zarr_version, chunk="16",
+                    shard="32" if zarr_version == 3 else None)
+    cfg = make_config(layout, overwrite=True)
+    ome = resolve_ome_version("auto", zarr_version)
+    con = _stdout_console()
+    con.print(f"sample: {sample} (nibabel test data, no network)", markup=False)
+    with open_input(sample) as vol, Reporter(quiet) as reporter:
+        res = convert_volume(vol, output, cfg, pyramid=PyramidOptions(), ome_version=ome,
+                             max_memory=DEFAULT_MAX_MEMORY, reporter=reporter)
+    _print_convert_summary(str(sample.name), vol, res)
+    con.print()
+    root = uz.open_group(output, "r", driver=driver)
+    con.print(render_tree(describe(root, label=output)))
+    con.print()
+    findings = validate_store(root)
+    ok = not any(f["severity"] == "error" for f in findings)
+    _print_findings(output, findings, ok)
+    expected = np.asarray(nib.load(sample).dataobj.get_unscaled()).transpose(2, 1, 0)
+    for name in uz.drivers():
+        got = uz.open_array(os.path.join(output, "0") if _is_local(output) else f"{output}/0",
+                            "r", driver=name)[...]
+        same = got.shape == expected.shape and bool(np.array_equal(got, expected))
+        con.print(f"{'✓' if same else '✗'} level 0 read with {name} equals the NIfTI voxels"
+                  f"{'' if same else ' - MISMATCH'}", markup=False)
+        ok = ok and same
+    png = preview_png or re.sub(r"(\.ome)?\.zarr/?$", "", output.rstrip("/")) + "-preview.png"
+    image = render_preview(root, zoom=4)
+    Path(png).parent.mkdir(parents=True, exist_ok=True)
+    image.save(png, format="PNG")
+    con.print(f"preview: {png} ({image.width}×{image.height})", markup=False)
+    return 0 if ok else EXIT_INVALID
+
+
+# -- entry point ---------------------------------------------------------------------------
+def _quiet_teardown() -> None:
+    """After an error has been reported, silence the engines' teardown noise.
+
+    A failed or interrupted read leaves zarr-python's sibling I/O tasks pending in its
+    event loop; when the interpreter closes that loop, asyncio logs "Task was destroyed
+    but it is pending!", and Python prints "Exception ignored in ..." and "coroutine
+    ... was never awaited" for each one - pages of text after the one line that matters.
+    """
+    import logging
+    import warnings
+
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    sys.unraisablehook = lambda unraisable: None
+    warnings.simplefilter("ignore")  # "coroutine ... was never awaited" at shutdown
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``unizarr`` command; returns the exit code (see the module docstring)."""
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in tokens
+    tokens = [t for t in tokens if t != "--debug"]
+    try:
+        command, bound, _ = app.parse_args(tokens, print_error=False, exit_on_error=False)
+    except CycloptsError as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    try:
+        result = command(*bound.args, **bound.kwargs)
+    except BrokenPipeError:
+        # stdout closed early (`unizarr info x | head`): not worth a message.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1  # what Python itself exits with on EPIPE
+    except KeyboardInterrupt as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {_one_line(exc) if str(exc) else 'interrupted'}", file=sys.stderr)
+        _quiet_teardown()
+        return EXIT_INTERRUPTED
+    except USER_ERRORS as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        _quiet_teardown()
+        return EXIT_USER_ERROR
+    except Exception as exc:  # a bug: still one line, the traceback on request
+        if debug:
+            traceback.print_exc()
+        print(
+            f"error: internal error ({type(exc).__name__}: {_one_line(exc)}); "
+            "rerun with --debug for the traceback",
+            file=sys.stderr,
+        )
+        _quiet_teardown()
+        return EXIT_INTERNAL_ERROR
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

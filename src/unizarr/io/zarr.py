@@ -1,0 +1,212 @@
+"""Zarr input (any unizarr can open: local, ``s3://``, ``gs://``, ``http(s)://``) and the
+small readers of OME-NGFF metadata that the command line needs.
+
+An OME-Zarr group is read at its first (finest) multiscale level with its axes, scales
+and units; a group with a NIfTI-Zarr ``nifti`` member also brings its header. A plain
+group is read at its array ``"0"`` (or its only array); a Zarr array is read as is.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from ..core import ZarrArray, ZarrGroup, ZarrNode
+from ..nifti import read_nifti_header
+from .volume import CANONICAL_AXES, SPATIAL_AXES, Volume, default_axes, normalize_unit
+
+#: Files that mark a local directory as a Zarr node.
+ZARR_MARKERS = ("zarr.json", ".zgroup", ".zarray")
+_TYPE_TO_AXIS = {"time": "t", "channel": "c"}
+
+
+def is_zarr_dir(path: str | os.PathLike) -> bool:
+    """Whether the local directory ``path`` holds Zarr metadata (v2 or v3)."""
+    return any(os.path.isfile(os.path.join(path, m)) for m in ZARR_MARKERS)
+
+
+def open_zarr(
+    url: str | os.PathLike,
+    mode: str = "r",
+    *,
+    driver: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> ZarrNode:
+    """Open the Zarr group or array at ``url``, whichever it is.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing Zarr lives at ``url``.
+    """
+    from ..api import open_array, open_group
+
+    kw = dict(driver=driver, storage_options=storage_options)
+    try:
+        return open_group(url, mode, **kw)
+    except FileNotFoundError:
+        pass
+    try:
+        return open_array(url, mode, **kw)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no Zarr group or array at {url}") from None
+
+
+# -- OME-NGFF ----------------------------------------------------------------------------
+def ome_multiscales(attrs: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The first multiscales entry of a group's attributes and its NGFF version.
+
+    Handles 0.4 (``attrs["multiscales"]``) and 0.5 (``attrs["ome"]["multiscales"]``).
+    Returns ``None`` when there is none.
+    """
+    ome = attrs.get("ome")
+    if isinstance(ome, Mapping) and ome.get("multiscales"):
+        return str(ome.get("version", "0.5")), dict(ome["multiscales"][0])
+    ms = attrs.get("multiscales")
+    if isinstance(ms, list) and ms and isinstance(ms[0], Mapping):
+        return str(ms[0].get("version", "0.4")), dict(ms[0])
+    return None
+
+
+def _scale_of(transforms: Any, ndim: int) -> list[float]:
+    for t in transforms or ():
+        if isinstance(t, Mapping) and t.get("type") == "scale" and "scale" in t:
+            return [float(s) for s in t["scale"]]
+    return [1.0] * ndim
+
+
+def ome_axes(ms: Mapping[str, Any], ndim: int) -> tuple[str, ...]:
+    """Axis names (t, c, z, y, x) of a multiscales entry; rank defaults when unclear."""
+    names = []
+    for ax in ms.get("axes") or ():
+        name = ax.get("name") if isinstance(ax, Mapping) else ax
+        kind = ax.get("type") if isinstance(ax, Mapping) else None
+        name = str(name).lower()
+        if name not in CANONICAL_AXES:
+            name = _TYPE_TO_AXIS.get(kind or "", name)
+        names.append(name)
+    order = [CANONICAL_AXES.index(n) for n in names if n in CANONICAL_AXES]
+    if len(names) != ndim or len(order) != ndim or order != sorted(set(order)):
+        return default_axes(ndim)
+    return tuple(names)
+
+
+def ome_level_scales(ms: Mapping[str, Any], ndim: int) -> list[list[float]]:
+    """Per-level voxel sizes (dataset scale times the multiscale-wide scale)."""
+    overall = _scale_of(ms.get("coordinateTransformations"), ndim)
+    return [
+        [a * b for a, b in zip(_scale_of(ds.get("coordinateTransformations"), ndim), overall)]
+        for ds in ms.get("datasets") or ()
+    ]
+
+
+def ome_units(ms: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(space unit, time unit) of a multiscales entry."""
+    space = time = None
+    for ax in ms.get("axes") or ():
+        if not isinstance(ax, Mapping):
+            continue
+        if ax.get("type") == "space" and space is None:
+            space = normalize_unit(ax.get("unit")) or ax.get("unit")
+        if ax.get("type") == "time" and time is None:
+            time = normalize_unit(ax.get("unit")) or ax.get("unit")
+    return space, time
+
+
+def ome_attrs_for(attrs: Mapping[str, Any], ome_version: str) -> dict[str, Any]:
+    """The attributes with their OME-NGFF metadata moved to the layout of ``ome_version``.
+
+    0.4 keeps ``multiscales`` (and ``omero``, ``labels``, ...) at the top level with a
+    ``version`` in each multiscales entry; 0.5 nests them under ``"ome"`` with one
+    ``version``. Attributes without OME metadata are returned unchanged.
+    """
+    attrs = dict(attrs)
+    found = ome_multiscales(attrs)
+    if found is None or found[0] == ome_version:
+        return attrs
+    if ome_version == "0.4":
+        ome = dict(attrs.pop("ome"))
+        ome.pop("version", None)
+        ome["multiscales"] = [{**m, "version": "0.4"} for m in ome["multiscales"]]
+        attrs.update(ome)
+        return attrs
+    ome: dict[str, Any] = {"version": ome_version}
+    for key in ("multiscales", "omero", "labels", "image-label", "plate", "well"):
+        if key in attrs:
+            ome[key] = attrs.pop(key)
+    ome["multiscales"] = [
+        {k: v for k, v in m.items() if k != "version"} for m in ome["multiscales"]
+    ]
+    attrs["ome"] = ome
+    return attrs
+
+
+# -- input -------------------------------------------------------------------------------
+def read_zarr(
+    url: str | os.PathLike,
+    *,
+    driver: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    no_time: bool = False,
+) -> Volume:
+    """Open a Zarr group or array as a lazy :class:`~unizarr.io.volume.Volume`.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing Zarr at ``url``.
+    ValueError
+        A group with no array to convert.
+    """
+    node = open_zarr(url, "r", driver=driver, storage_options=storage_options)
+    base = os.path.basename(str(url).rstrip("/"))
+    name = base.split(".")[0] or base
+    if isinstance(node, ZarrArray):
+        return Volume(
+            source=node, axes=default_axes(node.ndim, no_time), name=name,
+            format=f"Zarr v{node.zarr_version} array",
+        )
+    if not isinstance(node, ZarrGroup):  # pragma: no cover - a node is one or the other
+        raise ValueError(f"{url} is neither a Zarr group nor an array")
+    group = node
+    found = ome_multiscales(group.attrs.asdict())
+    header = None
+    if "nifti" in group.keys():
+        header = read_nifti_header(group)
+    if found is not None:
+        version, ms = found
+        path = str(ms["datasets"][0]["path"])
+        arr = group[path]
+        if not isinstance(arr, ZarrArray):
+            raise ValueError(f"OME level {path!r} of {url} is not an array")
+        axes = ome_axes(ms, arr.ndim)
+        scales = ome_level_scales(ms, arr.ndim)
+        scale0 = scales[0] if scales else [1.0] * arr.ndim
+        space_unit, time_unit = ome_units(ms)
+        return Volume(
+            source=arr,
+            axes=axes,
+            space_scale=tuple(s for s, a in zip(scale0, axes) if a in SPATIAL_AXES),
+            space_unit=space_unit,
+            time_scale=next((s for s, a in zip(scale0, axes) if a == "t"), 1.0),
+            time_unit=time_unit,
+            nifti_header=header,
+            name=str(ms.get("name") or name),
+            format=f"OME-Zarr {version} (Zarr v{group.zarr_version})",
+        )
+    arrays = [n for n in group.keys() if isinstance(group[n], ZarrArray) and n != "nifti"]
+    pick = "0" if "0" in arrays else arrays[0] if len(arrays) == 1 else None
+    if pick is None:
+        raise ValueError(
+            f"{url} is a Zarr group without OME multiscales, an array '0' or a single "
+            f"array ({len(arrays)} arrays); give the path of the array to convert"
+        )
+    arr = group[pick]
+    return Volume(
+        source=arr,
+        axes=default_axes(arr.ndim, no_time),
+        nifti_header=header,
+        name=name,
+        format=f"Zarr v{group.zarr_version} group",
+    )

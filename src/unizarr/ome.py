@@ -1,0 +1,505 @@
+"""OME-NGFF 0.4 / 0.5 ``multiscales`` metadata: build, write and validate.
+
+* 0.4: the group attribute ``multiscales`` (Zarr v2, or v3 when asked for).
+* 0.5: the same document under the group attribute ``ome``, with
+  ``"version": "0.5"``; Zarr v3 only. Level arrays get ``dimension_names`` equal to
+  the axis names (0.5 requires it; it is harmless for 0.4 on v3).
+
+Per-level ``scale`` and ``translation`` come from the level shapes actually stored,
+not from an assumed factor of two, so odd sizes and axes that were not downsampled are
+described exactly. The time scale is written into every level's ``scale`` (readers
+such as ngff-zarr ignore a multiscale-level transform).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import metadata as md
+from .core import ZarrArray, ZarrGroup
+from .errors import MetadataError
+from .paths import join_key
+
+OME_VERSIONS = ("0.4", "0.5")
+
+#: Length units of the NGFF specification (UDUNITS-2 names).
+SPACE_UNITS = (
+    "angstrom", "attometer", "centimeter", "decimeter", "exameter", "femtometer", "foot",
+    "gigameter", "hectometer", "inch", "kilometer", "megameter", "meter", "micrometer",
+    "mile", "millimeter", "nanometer", "parsec", "petameter", "picometer", "terameter",
+    "yard", "yoctometer", "yottameter", "zeptometer", "zettameter",
+)
+#: Time units of the NGFF specification (UDUNITS-2 names).
+TIME_UNITS = (
+    "attosecond", "centisecond", "day", "decisecond", "exasecond", "femtosecond",
+    "gigasecond", "hectosecond", "hour", "kilosecond", "megasecond", "microsecond",
+    "millisecond", "minute", "nanosecond", "petasecond", "picosecond", "second",
+    "terasecond", "yoctosecond", "yottasecond", "zeptosecond", "zettasecond",
+)
+#: Axis type of each conventional axis name.
+AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
+
+
+# -- axes ------------------------------------------------------------------------------------
+def _check_unit(unit: Any, kind: str) -> str | None:
+    if unit is None or unit == "":
+        return None
+    allowed = SPACE_UNITS if kind == "space" else TIME_UNITS
+    if not isinstance(unit, str) or unit not in allowed:
+        hint = "micrometer, millimeter, meter, ..." if kind == "space" else "second, millisecond, ..."
+        raise ValueError(
+            f"{kind} unit {unit!r} is not an NGFF (UDUNITS-2) unit; use the full name, "
+            f"e.g. {hint}"
+        )
+    return unit
+
+
+def normalize_axes(
+    axes: Sequence[Any], space_unit: str | None = "micrometer", time_unit: str | None = "second"
+) -> list[dict[str, Any]]:
+    """NGFF axis objects from names (``"t"``, ``"c"``, ``"z"``, ``"y"``, ``"x"``) or dicts
+    (``{"name": ..., "type": ..., "unit": ...}``; a dict's unit wins over the defaults).
+
+    Raises
+    ------
+    ValueError
+        Unknown names or types, bad units, or an order NGFF forbids: 2-5 axes, 2 or 3
+        space axes last, at most one time axis (first) and one channel axis.
+    """
+    if isinstance(axes, str):
+        axes = list(axes)
+    out: list[dict[str, Any]] = []
+    for ax in axes:
+        if isinstance(ax, Mapping):
+            name, kind, unit = ax.get("name"), ax.get("type"), ax.get("unit", ...)
+        else:
+            name, kind, unit = ax, None, ...
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"axis names must be non-empty strings, got {name!r}")
+        if kind is None:
+            kind = AXIS_TYPES.get(name)
+            if kind is None:
+                raise ValueError(
+                    f"unknown axis {name!r}; use t, c, z, y, x or a dict with a 'type' "
+                    "('space', 'time' or 'channel')"
+                )
+        if kind not in ("space", "time", "channel"):
+            raise ValueError(f"axis {name!r} has type {kind!r}; use 'space', 'time' or 'channel'")
+        entry: dict[str, Any] = {"name": name, "type": kind}
+        if kind != "channel":
+            if unit is ...:
+                unit = space_unit if kind == "space" else time_unit
+            unit = _check_unit(unit, kind)
+            if unit is not None:
+                entry["unit"] = unit
+        out.append(entry)
+    names = [a["name"] for a in out]
+    types = [a["type"] for a in out]
+    problems = []
+    if not 2 <= len(out) <= 5:
+        problems.append(f"NGFF images have 2 to 5 axes, got {len(out)}")
+    if len(set(names)) != len(names):
+        problems.append(f"axis names must be unique, got {names}")
+    nspace = types.count("space")
+    if nspace not in (2, 3):
+        problems.append(f"there must be 2 or 3 space axes, got {nspace}")
+    elif types[-nspace:] != ["space"] * nspace:
+        problems.append(f"space axes must come last, got {names}")
+    if types.count("time") > 1 or types.count("channel") > 1:
+        problems.append(f"at most one time and one channel axis, got {names}")
+    if "time" in types and types[0] != "time":
+        problems.append(f"the time axis must come first, got {names}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return out
+
+
+# -- transforms ------------------------------------------------------------------------------
+def _per_space_axis(value: Any, nspace: int, what: str) -> list[Any]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
+        return [value] * nspace
+    values = list(value)
+    if len(values) == 1:
+        return values * nspace
+    if len(values) != nspace:
+        raise ValueError(
+            f"{what} has {len(values)} values but there are {nspace} space axes; give one "
+            f"value or one per space axis (in array order, e.g. z, y, x)"
+        )
+    return values
+
+
+def _align_kind(align: Any) -> str | float:
+    if isinstance(align, str):
+        key = align.strip().lower()
+        if key.startswith("c"):
+            return "center"
+        if key.startswith("e"):
+            return "edge"
+        try:
+            align = float(key)
+        except ValueError:
+            raise ValueError(
+                f"pyramid_aligns {align!r} must be 'center', 'edge' or a window size"
+            ) from None
+    if isinstance(align, bool) or not isinstance(align, (int, float, np.number)) or not align > 0:
+        raise ValueError(f"pyramid_aligns {align!r} must be 'center', 'edge' or a positive number")
+    return float(align)
+
+
+def level_transform(
+    shape0: int, shape: int, align: str | float, ndown: int
+) -> tuple[float, float]:
+    """Scale factor and translation (in level-0 voxels) of one axis of a level.
+
+    Parameters
+    ----------
+    shape0, shape : int
+        The axis size at level 0 and at this level.
+    align : {"center", "edge"} or float
+        ``"edge"``: the level covers the same extent as level 0, so the factor is
+        ``shape0 / shape`` and the first voxel's centre moves by ``(factor - 1) / 2``.
+        ``"center"``: the centres of the corner voxels stay put, factor
+        ``(shape0 - 1) / (shape - 1)`` and no translation (at one voxel, where that is
+        undefined, ``"edge"`` is used). A number ``w``: nifti-zarr's form, a sliding
+        window of ``w`` voxels applied ``ndown`` times, factor ``w ** ndown`` and
+        translation ``(factor - 1) / 2``.
+    ndown : int
+        How many times this axis was actually downsampled (its size changed) up to
+        this level.
+    """
+    if shape == shape0 and (not isinstance(align, float) or ndown == 0):
+        return 1.0, 0.0
+    if align == "center" and shape > 1:
+        return (shape0 - 1) / (shape - 1), 0.0
+    if isinstance(align, float):
+        factor = align**ndown
+    else:  # edge, or center at a single voxel
+        factor = shape0 / shape
+    return factor, (factor - 1) / 2
+
+
+def build_multiscale(
+    shapes: Sequence[Sequence[int]],
+    axes: Sequence[Any],
+    *,
+    space_scale: float | Sequence[float] = 1.0,
+    time_scale: float = 1.0,
+    space_unit: str | None = "micrometer",
+    time_unit: str | None = "second",
+    name: str = "",
+    pyramid_aligns: Any = "center",
+    paths: Sequence[str] | None = None,
+    no_pool: int | None = None,
+    multiscales_type: str = "",
+) -> dict[str, Any]:
+    """The ``multiscales[0]`` object for levels of the given shapes (no I/O).
+
+    See :func:`write_ome_metadata` for the parameters.
+    """
+    ax = normalize_axes(axes, space_unit, time_unit)
+    ndim = len(ax)
+    shapes = [tuple(int(n) for n in s) for s in shapes]
+    if not shapes:
+        raise ValueError("no levels to describe")
+    for i, s in enumerate(shapes):
+        if len(s) != ndim:
+            raise ValueError(f"level {i} has {len(s)} dimensions but {ndim} axes were given")
+    space = [i for i, a in enumerate(ax) if a["type"] == "space"]
+    for i, a in enumerate(ax):
+        if a["type"] != "space" and any(s[i] != shapes[0][i] for s in shapes):
+            raise ValueError(f"the {a['type']} axis {a['name']!r} changes size across levels")
+    scales = [float(v) for v in _per_space_axis(space_scale, len(space), "space_scale")]
+    for v in scales + [float(time_scale)]:
+        if not math.isfinite(v) or v <= 0:
+            raise ValueError(f"scales must be positive finite numbers, got {v}")
+    aligns = [_align_kind(v) for v in _per_space_axis(pyramid_aligns, len(space), "pyramid_aligns")]
+    if no_pool is not None and not -len(space) <= int(no_pool) < len(space):
+        raise ValueError(f"no_pool {no_pool} is not a space-axis index (0..{len(space) - 1})")
+    paths = [str(i) for i in range(len(shapes))] if paths is None else list(paths)
+    datasets = []
+    ndown = [0] * ndim
+    for level, shape in enumerate(shapes):
+        if level:
+            for i in space:
+                ndown[i] += shape[i] != shapes[level - 1][i]
+        scale = [float(time_scale) if a["type"] == "time" else 1.0 for a in ax]
+        translation = [0.0] * ndim
+        for k, i in enumerate(space):
+            if no_pool is not None and k == int(no_pool) % len(space):
+                factor, shift = 1.0, 0.0
+            else:
+                factor, shift = level_transform(shapes[0][i], shape[i], aligns[k], ndown[i])
+            scale[i] = factor * scales[k]
+            translation[i] = shift * scales[k]
+        datasets.append(
+            {
+                "path": paths[level],
+                "coordinateTransformations": [
+                    {"type": "scale", "scale": scale},
+                    {"type": "translation", "translation": translation},
+                ],
+            }
+        )
+    ms: dict[str, Any] = {"name": str(name), "axes": ax, "datasets": datasets}
+    if multiscales_type:
+        ms["type"] = str(multiscales_type)
+    return ms
+
+
+# -- reading and writing groups --------------------------------------------------------------
+def level_paths(group: ZarrGroup, levels: int | None = None) -> list[str]:
+    """``"0"``, ``"1"``, ... : the contiguous numbered arrays of ``group``
+    (``levels``: the index of the coarsest level, which must exist)."""
+    paths = []
+    i = 0
+    while levels is None or i <= levels:
+        node = group.get(str(i))
+        if not isinstance(node, ZarrArray):
+            break
+        paths.append(str(i))
+        i += 1
+    if not paths:
+        raise KeyError(f"{group.url} has no level '0'; write the image (and its pyramid) first")
+    if levels is not None and len(paths) != levels + 1:
+        raise ValueError(
+            f"levels={levels} but {group.url} only has levels 0..{len(paths) - 1}"
+        )
+    return paths
+
+
+def _normalize_version(ome_version: Any, zarr_version: int) -> str:
+    version = str(ome_version)
+    if version not in OME_VERSIONS:
+        raise ValueError(f"ome_version must be one of {OME_VERSIONS}, got {ome_version!r}")
+    if version == "0.5" and zarr_version != 3:
+        raise ValueError(
+            "OME-NGFF 0.5 needs Zarr v3 and this group is Zarr v2; use ome_version='0.4' "
+            "or write the image as zarr_version=3"
+        )
+    return version
+
+
+def set_dimension_names(array: ZarrArray, names: Sequence[str]) -> None:
+    """Record ``names`` as the ``dimension_names`` of a Zarr v3 array (no-op on v2)."""
+    if array.zarr_version != 3:
+        return
+    array._check_writable()
+    kv, key = array._ref.kv, join_key(array._ref.path, md.V3_KEY)
+    doc = md.read_json(kv, key)
+    if doc is None:
+        raise FileNotFoundError(f"{array.url} no longer exists")
+    if doc.get("dimension_names") == list(names):
+        return
+    doc["dimension_names"] = list(names)
+    md.write_json(kv, key, doc)
+
+
+def write_ome_metadata(
+    group: ZarrGroup,
+    axes: Sequence[Any],
+    *,
+    space_scale: float | Sequence[float] = 1.0,
+    time_scale: float = 1.0,
+    space_unit: str | None = "micrometer",
+    time_unit: str | None = "second",
+    name: str = "",
+    pyramid_aligns: Any = "center",
+    levels: int | None = None,
+    ome_version: str = "0.4",
+    no_pool: int | None = None,
+    multiscales_type: str = "",
+) -> dict[str, Any]:
+    """Write OME-NGFF ``multiscales`` metadata describing the levels of ``group``.
+
+    Parameters
+    ----------
+    group : ZarrGroup
+        Group holding the levels ``"0"``, ``"1"``, ...
+    axes : sequence of str or dict
+        One per array dimension, in array order: names among ``t, c, z, y, x`` (their
+        type follows) or NGFF axis dicts.
+    space_scale : float or sequence of float
+        Level-0 voxel size, one value or one per space axis (array order, z, y, x).
+    time_scale : float
+        Time step.
+    space_unit, time_unit : str or None
+        NGFF (UDUNITS-2) unit names such as ``"micrometer"``, ``"millimeter"``,
+        ``"second"``; ``None`` omits the unit.
+    name : str
+        The multiscale's name.
+    pyramid_aligns : {"center", "edge"}, number, or one per space axis
+        How level voxels sit on level 0 (see :func:`level_transform`): ``"center"``
+        keeps the centres of the corner voxels, ``"edge"`` the outer edges, and a number
+        ``w`` (nifti-zarr's form) means a ``w``-voxel window applied once per level, so
+        ``2`` describes unizarr's own 2x pyramids exactly.
+    levels : int, optional
+        Index of the coarsest level to list (default: every numbered level present).
+    ome_version : {"0.4", "0.5"}
+        0.5 needs a Zarr v3 group.
+    no_pool : int, optional
+        Index of a space axis that was not downsampled (linc-convert's argument).
+    multiscales_type : str
+        Written as the multiscale's ``type`` (e.g. the downsampling method).
+
+    Returns
+    -------
+    dict
+        The multiscale object written.
+
+    Raises
+    ------
+    ValueError
+        Bad axes, units, scales or version (0.5 on Zarr v2), or levels that do not
+        match the axes.
+    KeyError
+        No level ``"0"``.
+    """
+    if not isinstance(group, ZarrGroup):
+        raise TypeError(f"write_ome_metadata needs a unizarr ZarrGroup, got {type(group).__name__}")
+    version = _normalize_version(ome_version, group.zarr_version)
+    group._check_writable()
+    paths = level_paths(group, levels)
+    arrays = [group[p] for p in paths]
+    ms = build_multiscale(
+        [a.shape for a in arrays],
+        axes,
+        space_scale=space_scale,
+        time_scale=time_scale,
+        space_unit=space_unit,
+        time_unit=time_unit,
+        name=name,
+        pyramid_aligns=pyramid_aligns,
+        paths=paths,
+        no_pool=no_pool,
+        multiscales_type=multiscales_type,
+    )
+    names = [a["name"] for a in ms["axes"]]
+    for arr in arrays:
+        set_dimension_names(arr, names)  # type: ignore[arg-type]
+    attrs = group.attrs.asdict()
+    if version == "0.4":
+        attrs["multiscales"] = [{"version": "0.4", **ms}]
+        ome = attrs.get("ome")
+        if isinstance(ome, dict):  # never leave a stale 0.5 document beside it
+            ome.pop("multiscales", None)
+            if set(ome) <= {"version"}:
+                attrs.pop("ome")
+    else:
+        attrs.pop("multiscales", None)
+        ome = dict(attrs.get("ome") or {})
+        ome.update({"version": "0.5", "multiscales": [ms]})
+        attrs["ome"] = ome
+    group.attrs.put(attrs)
+    return ms
+
+
+def read_multiscale(group: ZarrGroup) -> tuple[str, dict[str, Any]]:
+    """The OME-NGFF version and first multiscale object of ``group``.
+
+    Raises
+    ------
+    MetadataError
+        The group has no OME-NGFF multiscales metadata.
+    """
+    attrs = group.attrs.asdict()
+    ome = attrs.get("ome")
+    if isinstance(ome, Mapping) and ome.get("multiscales"):
+        return str(ome.get("version", "0.5")), dict(ome["multiscales"][0])
+    ms = attrs.get("multiscales")
+    if isinstance(ms, list) and ms and isinstance(ms[0], Mapping):
+        return str(ms[0].get("version", "0.4")), dict(ms[0])
+    raise MetadataError(f"{group.url} has no OME-NGFF multiscales metadata")
+
+
+def _zarr_python_group(group: ZarrGroup) -> Any:
+    """The group as a ``zarr.Group`` (ome-zarr-models reads through zarr-python)."""
+    from .api import open_group
+
+    if group.driver_name == "zarr-python":
+        return group.native  # type: ignore[attr-defined]
+    other = open_group(
+        group.url, mode="r", driver="zarr-python",
+        storage_options=dict(group._ref.storage_options) or None,
+    )
+    return other.native  # type: ignore[attr-defined]
+
+
+def validate_ome(group: ZarrGroup) -> Any:
+    """Validate the OME-NGFF image metadata of ``group`` with ``ome-zarr-models``.
+
+    Checks the ``multiscales`` document (axes, transforms, dataset order), that every
+    dataset path is an array of the right rank (and, for 0.5, ``dimension_names``),
+    and that units are NGFF unit names.
+
+    Returns
+    -------
+    ome_zarr_models Image or ImageAttrs
+        The validated model (``ImageAttrs`` for OME 0.4 stored in Zarr v3, a layout
+        ome-zarr-models does not open as a group).
+
+    Raises
+    ------
+    MetadataError
+        What is wrong, in one message.
+    ImportError
+        ``ome-zarr-models`` is not installed.
+    """
+    try:
+        import ome_zarr_models.v04.image as v04
+        import ome_zarr_models.v05.image as v05
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("validate_ome needs ome-zarr-models: pip install ome-zarr-models") from exc
+    version, ms = read_multiscale(group)
+    problems = []
+    for ax in ms.get("axes", []):
+        kind, unit = ax.get("type"), ax.get("unit")
+        if unit is not None and kind in ("space", "time"):
+            try:
+                _check_unit(unit, kind)
+            except ValueError as exc:
+                problems.append(str(exc))
+    if problems:
+        raise MetadataError(f"{group.url}: " + "; ".join(problems))
+    try:
+        if version == "0.5":
+            if group.zarr_version != 3:
+                raise ValueError("OME-NGFF 0.5 metadata in a Zarr v2 group")
+            return v05.Image.from_zarr(_zarr_python_group(group))
+        if version != "0.4":
+            raise ValueError(f"unsupported OME-NGFF version {version!r}")
+        if group.zarr_version == 2:
+            return v04.Image.from_zarr(_zarr_python_group(group))
+        model = v04.ImageAttrs.model_validate(group.attrs.asdict())
+        ndim = len(ms["axes"])
+        for ds in ms["datasets"]:
+            node = group.get(ds["path"])
+            if not isinstance(node, ZarrArray):
+                raise ValueError(f"dataset {ds['path']!r} is not an array")
+            if node.ndim != ndim:
+                raise ValueError(f"dataset {ds['path']!r} has {node.ndim} dimensions, axes say {ndim}")
+        return model
+    except MetadataError:
+        raise
+    except Exception as exc:  # pydantic and zarr errors alike
+        raise MetadataError(f"{group.url} is not a valid OME-NGFF {version} image: {exc}") from exc
+
+
+__all__ = [
+    "AXIS_TYPES",
+    "OME_VERSIONS",
+    "SPACE_UNITS",
+    "TIME_UNITS",
+    "build_multiscale",
+    "level_paths",
+    "level_transform",
+    "normalize_axes",
+    "read_multiscale",
+    "set_dimension_names",
+    "validate_ome",
+    "write_ome_metadata",
+]
