@@ -211,6 +211,7 @@ def test_multiscales_type(tmp_path, driver):
 # -- validation and third-party readers ------------------------------------------------------------------
 @pytest.mark.parametrize("ndim", [2, 3, 4, 5])
 def test_validates_with_ome_zarr_models(tmp_path, driver, zarr_version, ndim):
+    pytest.importorskip("ome_zarr_models")
     shape = (2, 3, 13, 20, 17)[5 - ndim:]
     for version in versions_for(zarr_version):
         g, _ = image(tmp_path, driver, zarr_version, shape=shape, name=f"{ndim}-{version}.zarr")
@@ -231,6 +232,7 @@ def test_0_5_arrays_carry_dimension_names(tmp_path, driver):
 
 
 def test_validation_reports_problems(tmp_path, driver, zarr_version):
+    pytest.importorskip("ome_zarr_models")
     g, _ = image(tmp_path, driver, zarr_version)
     with pytest.raises(MetadataError, match="no OME-NGFF"):
         uz.validate_ome(g)
@@ -255,6 +257,7 @@ def _quiet():
 
 
 def test_opens_with_ome_zarr_py(tmp_path, driver, zarr_version):
+    pytest.importorskip("ome_zarr")
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Multiscales, Reader
 
@@ -273,7 +276,7 @@ def test_opens_with_ome_zarr_py(tmp_path, driver, zarr_version):
 
 
 def test_opens_with_ngff_zarr(tmp_path, driver, zarr_version):
-    import ngff_zarr
+    ngff_zarr = pytest.importorskip("ngff_zarr")
 
     for version in versions_for(zarr_version):
         g, x = image(tmp_path, driver, zarr_version, name=f"n{version}.zarr")

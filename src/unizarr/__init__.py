@@ -11,6 +11,8 @@ from .config import ZarrConfig
 from .core import Attributes, ZarrArray, ZarrGroup, ZarrNode
 from .drivers import drivers, get_driver, register_driver
 from .errors import (
+    CorruptDataError,
+    ForkedProcessError,
     MetadataError,
     ReadOnlyError,
     UnizarrError,
@@ -38,6 +40,8 @@ def __getattr__(name: str):  # lazy: importing a driver imports its engine
 
 
 __all__ = [
+    "CorruptDataError",
+    "ForkedProcessError",
     "ArraySpec",
     "Attributes",
     "MetadataError",

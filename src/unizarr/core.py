@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -17,7 +18,7 @@ import numpy as np
 
 from . import layout
 from . import metadata as md
-from .errors import ReadOnlyError, ZarrVersionError
+from .errors import CorruptDataError, ReadOnlyError, UnizarrError, ZarrVersionError
 from .indexing import apply_post, normalize_key, value_block
 from .kvstore import KVStore
 from .layout import ArraySpec
@@ -388,7 +389,8 @@ class ZarrArray(ZarrNode):
         if sel.empty:
             block = np.empty(sel.region_shape, dtype=self.dtype)
         else:
-            block = self._read(sel.region)
+            with _engine_errors(self):
+                block = self._read(sel.region)
         return apply_post(block, sel)
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -400,7 +402,8 @@ class ZarrArray(ZarrNode):
             return
         block = value_block(value, sel, self.dtype)  # ValueError before any write
         if not sel.empty:
-            self._write(sel.region, block)
+            with _engine_errors(self):
+                self._write(sel.region, block)
 
     def _store_dask(self, value: Any, region: tuple[slice, ...]) -> None:
         import dask.array as da
@@ -715,7 +718,72 @@ class ZarrGroup(ZarrNode):
         return self.create_array(name, shape, dtype, data=data, **opts)
 
 
+    # -- linc-convert's group methods (SPEC section 9): thin delegations ---------------
+    def generate_pyramid(
+        self,
+        levels: int = -1,
+        ndim: int = 3,
+        mode: Any = "mean",
+        no_pyramid_axis: Any = None,
+        **kwargs: Any,
+    ) -> list[tuple[int, ...]]:
+        """Build levels ``"1"``, ``"2"``, ... from ``"0"``; see
+        :func:`unizarr.generate_pyramid`. ``mode`` is the method (``"mean"``, ...),
+        ``ndim`` the number of spatial axes. Returns every level's shape, level 0 first."""
+        from .pyramid import generate_pyramid
+
+        method = kwargs.pop("method", mode)
+        return generate_pyramid(
+            self, levels, method=method, no_pyramid_axis=no_pyramid_axis, spatial_ndim=ndim,
+            **kwargs,
+        )
+
+    def write_ome_metadata(
+        self,
+        axes: Sequence[Any],
+        space_scale: Any = 1.0,
+        time_scale: float = 1.0,
+        space_unit: str | None = "micrometer",
+        time_unit: str | None = "second",
+        name: str = "",
+        pyramid_aligns: Any = 2,
+        levels: int | None = None,
+        no_pool: int | None = None,
+        multiscales_type: str = "",
+        ome_version: str = "0.4",
+    ) -> dict[str, Any]:
+        """Write OME-NGFF multiscales metadata; see :func:`unizarr.write_ome_metadata`
+        (same positional order as linc-convert's method)."""
+        from .ome import write_ome_metadata
+
+        return write_ome_metadata(
+            self, axes, space_scale=space_scale, time_scale=time_scale, space_unit=space_unit,
+            time_unit=time_unit, name=name, pyramid_aligns=pyramid_aligns, levels=levels,
+            ome_version=ome_version, no_pool=no_pool, multiscales_type=multiscales_type,
+        )
+
+    def write_nifti_header(self, header: Any) -> ZarrArray:
+        """Store a nibabel NIfTI header as NIfTI-Zarr; see :func:`unizarr.write_nifti_header`."""
+        from .nifti import write_nifti_header
+
+        return write_nifti_header(self, header)
+
+
 # -- data movement -----------------------------------------------------------------------
+@contextmanager
+def _engine_errors(arr: ZarrArray) -> Iterator[None]:
+    """Engines report undecodable chunks differently (numcodecs: RuntimeError, TensorStore:
+    ValueError with a status); users get one :class:`~unizarr.CorruptDataError`. Errors
+    that already have a meaning (OS errors, unizarr's own, numpy's broadcasting) pass."""
+    try:
+        yield
+    except (UnizarrError, OSError):
+        raise
+    except (RuntimeError, ValueError) as exc:
+        raise CorruptDataError(f"could not decode data of {arr.url}: {exc}") from exc
+
+
+
 def _is_dask(obj: Any) -> bool:
     return type(obj).__module__.startswith("dask.") and hasattr(obj, "chunks") and hasattr(obj, "dask")
 
@@ -789,6 +857,10 @@ def _zarr_python_kwargs(
         else:
             separator = getattr(cke, "separator", None)
     kwargs.pop("dimension_names", None)
+    kwargs.pop("config", None)  # zarr-python's runtime config (memory order): not stored
+    for name, neutral in (("filters", (None, "auto", [], ())), ("serializer", ("auto",))):
+        if name in kwargs and kwargs[name] in neutral:
+            kwargs.pop(name)
     if kwargs:
         raise TypeError(f"create_array got unexpected keyword arguments {sorted(kwargs)}")
     return compressor, compressor_opt, separator

@@ -28,7 +28,17 @@ class MetadataError(UnizarrError, ValueError):
     """A Zarr metadata document in the store is missing fields or is not valid JSON."""
 
 
+class CorruptDataError(UnizarrError, ValueError):
+    """A stored chunk or shard could not be decoded (truncated, overwritten, bad index)."""
+
+
+class ForkedProcessError(UnizarrError, RuntimeError):
+    """An engine cannot run in a process ``fork()``-ed after it was used (TensorStore)."""
+
+
 __all__ = [
+    "CorruptDataError",
+    "ForkedProcessError",
     "MetadataError",
     "ReadOnlyError",
     "UnizarrError",

@@ -424,6 +424,11 @@ def resolve_array_spec(
         if isinstance(compressor, CodecSpec)
         else normalize_compressor(compressor, compressor_opt, dt, zarr_version)
     )
+    if codec.name not in COMPRESSORS:
+        raise ValueError(
+            f"the source's codecs {dict(codec.options).get('metadata')!r} are not ones unizarr "
+            f"writes; pass compressor= (one of {COMPRESSORS})"
+        )
     if codec.name == "zlib" and zarr_version == 3:
         normalize_compressor("zlib", {}, dt, 3)  # raises the explanatory ValueError
     sep = normalize_separator(
@@ -646,7 +651,7 @@ def spec_from_metadata(doc: Mapping[str, Any], attributes: Mapping[str, Any] | N
             dtype = np.dtype(doc["dtype"])
             chunks = tuple(int(c) for c in doc["chunks"])
             shards = None
-            codec = _codec_from_v2(doc.get("compressor"), dtype.itemsize)
+            codec = _foreign_ok(_codec_from_v2, doc.get("compressor"), dtype.itemsize)
             order = doc.get("order", "C")
             sep = doc.get("dimension_separator") or "."
             dim_names = None
@@ -665,26 +670,43 @@ def spec_from_metadata(doc: Mapping[str, Any], attributes: Mapping[str, Any] | N
                 if c.get("name") == "transpose":
                     perm = list(c.get("configuration", {}).get("order", []))
                     order = "F" if perm == list(range(len(shape)))[::-1] and len(shape) > 1 else "C"
-            codec = _codec_from_v3(codecs)
+            codec = _foreign_ok(_codec_from_v3, codecs)
             cke = doc.get("chunk_key_encoding", {}) or {}
             sep = (cke.get("configuration") or {}).get("separator")
             sep = sep or ("." if cke.get("name") == "v2" else "/")
             dim_names = tuple(doc["dimension_names"]) if doc.get("dimension_names") else None
-    except (KeyError, TypeError) as exc:
-        raise MetadataError(f"not a valid Zarr array metadata document: {exc}") from exc
-    return ArraySpec(
-        shape=shape,
-        dtype=dtype,
-        zarr_version=version,
-        chunks=chunks,
-        shards=shards,
-        compressor=codec,
-        fill_value=normalize_fill_value(fill_value_from_json(doc.get("fill_value"), dtype), dtype),
-        order=order,
-        dimension_separator=sep,
-        attributes=dict(attributes) if attributes else None,
-        dimension_names=dim_names,
-    )
+        if version not in (2, 3) or any(n < 0 for n in shape):
+            raise ValueError(f"zarr_format {version} / shape {shape}")
+        for block in (chunks, shards or chunks):
+            if len(block) != len(shape) or any(c < 1 for c in block):
+                raise ValueError(f"chunk shape {block} does not fit shape {shape}")
+        dtype = normalize_dtype(dtype)
+        return ArraySpec(
+            shape=shape,
+            dtype=dtype,
+            zarr_version=version,
+            chunks=chunks,
+            shards=shards,
+            compressor=codec,
+            fill_value=normalize_fill_value(fill_value_from_json(doc.get("fill_value"), dtype), dtype),
+            order=normalize_order(order),
+            dimension_separator=normalize_separator(sep),
+            attributes=dict(attributes) if attributes else None,
+            dimension_names=dim_names,
+        )
+    except Exception as exc:  # any malformed field: one clear error, never a crash
+        raise MetadataError(f"not a valid Zarr array metadata document ({type(exc).__name__}: {exc})") from exc
+
+
+def _foreign_ok(parse: Any, *args: Any) -> CodecSpec:
+    """Parse a codec; one unizarr does not write (e.g. a numcodecs filter chain written by
+    another tool) is kept as ``CodecSpec("foreign", ...)``: such arrays open and read
+    normally, and only reproducing their layout (``create_array_from_base``, copies) asks
+    for an explicit ``compressor=``."""
+    try:
+        return parse(*args)
+    except ValueError:
+        return CodecSpec("foreign", {"metadata": args[0]})
 
 
 def codec_from_object(obj: Any) -> CodecSpec | None:

@@ -27,6 +27,7 @@ import tensorstore as ts
 
 from .. import metadata as md
 from ..core import NodeRef, ZarrArray, ZarrGroup
+from ..errors import ForkedProcessError
 from ..kvstore import KVStore
 from ..paths import Location, join_key, parse_url
 from ..storage import tensorstore_kvstore
@@ -80,11 +81,11 @@ def _check_not_forked() -> None:
 
     Raises
     ------
-    RuntimeError
-        This process is such a child.
+    ForkedProcessError
+        This process is such a child (a ``RuntimeError``).
     """
     if _CONTEXT_PID is not None and _CONTEXT_PID != os.getpid():
-        raise RuntimeError(
+        raise ForkedProcessError(
             "the tensorstore driver cannot be used in a process fork()ed after TensorStore "
             "was used (TensorStore aborts); start workers with "
             "multiprocessing.get_context('spawn') or 'forkserver' (dask and "
@@ -99,7 +100,7 @@ def context() -> ts.Context:
 
     Raises
     ------
-    RuntimeError
+    ForkedProcessError
         In a child ``fork()``-ed after the parent used it (see :func:`_check_not_forked`).
     """
     global _CONTEXT, _CONTEXT_PID
