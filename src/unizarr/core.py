@@ -18,7 +18,7 @@ import numpy as np
 
 from . import layout
 from . import metadata as md
-from .errors import CorruptDataError, ReadOnlyError, UnizarrError, ZarrVersionError
+from .errors import ReadOnlyError, ZarrVersionError, translate_engine_error
 from .indexing import apply_post, normalize_key, value_block
 from .kvstore import KVStore
 from .layout import ArraySpec
@@ -772,16 +772,16 @@ class ZarrGroup(ZarrNode):
 # -- data movement -----------------------------------------------------------------------
 @contextmanager
 def _engine_errors(arr: ZarrArray) -> Iterator[None]:
-    """Engines report undecodable chunks differently (numcodecs: RuntimeError, TensorStore:
-    ValueError with a status); users get one :class:`~unizarr.CorruptDataError`. Errors
-    that already have a meaning (OS errors, unizarr's own, numpy's broadcasting) pass."""
+    """Engines report undecodable chunks and unreachable stores differently; users get
+    :class:`~unizarr.CorruptDataError` / :class:`~unizarr.StoreUnavailableError` from
+    both (see :func:`unizarr.errors.translate_engine_error`)."""
     try:
         yield
-    except (UnizarrError, OSError):
-        raise
-    except (RuntimeError, ValueError) as exc:
-        raise CorruptDataError(f"could not decode data of {arr.url}: {exc}") from exc
-
+    except Exception as exc:
+        mapped = translate_engine_error(exc, arr.url)
+        if mapped is exc:
+            raise
+        raise mapped from exc
 
 
 def _is_dask(obj: Any) -> bool:
@@ -888,7 +888,15 @@ def open_node(
     read_only = not is_writable(mode) or location.read_only_scheme
     kv = group_cls._make_kv(location, storage_options, read_only)
     ref = NodeRef(group_cls.driver_name, location, "", kv, mode, storage_options)
-    info = md.detect_node(kv, "")
+    try:
+        info = md.detect_node(kv, "")
+    except PermissionError as exc:
+        if isinstance(exc, ReadOnlyError):
+            raise
+        raise PermissionError(
+            f"access to {location.url} was denied ({exc}); check the credentials in "
+            "storage_options (key/secret, profile, anon) or the environment"
+        ) from exc
     if info is not None and zarr_version is not None and info.zarr_version != zarr_version:
         if mode in ("r", "r+", "a"):  # w replaces the node; for w- existence wins
             raise ZarrVersionError(

@@ -36,7 +36,41 @@ class ForkedProcessError(UnizarrError, RuntimeError):
     """An engine cannot run in a process ``fork()``-ed after it was used (TensorStore)."""
 
 
+class StoreUnavailableError(UnizarrError, ConnectionError):
+    """The store could not be reached: server down, network failure or timeout."""
+
+
+_UNAVAILABLE_STATUS = ("UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED", "CANCELLED")
+_UNAVAILABLE_TYPES = (
+    "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
+    "ConnectionClosedError", "ClientConnectorError", "ServerDisconnectedError",
+    "ClientOSError", "ServerTimeoutError", "TimeoutError",
+)
+
+
+def translate_engine_error(exc: BaseException, where: str) -> BaseException:
+    """Map an engine's exception to the one unizarr raises for it on every driver.
+
+    TensorStore reports failures as ``ValueError("STATUS: ...")``, numcodecs raises
+    ``RuntimeError`` for undecodable chunks, s3fs/aiohttp raise their own connection
+    errors. Returns ``exc`` itself when it already has the right meaning.
+    """
+    if isinstance(exc, UnizarrError):
+        return exc
+    msg = str(exc)
+    status = msg.split(":", 1)[0] if isinstance(exc, ValueError) else ""
+    names = {t.__name__ for t in type(exc).__mro__}
+    if status in _UNAVAILABLE_STATUS or "CURL error" in msg or names & set(_UNAVAILABLE_TYPES):
+        return StoreUnavailableError(f"could not reach the store of {where}: {msg}")
+    if isinstance(exc, OSError):
+        return exc
+    if isinstance(exc, (RuntimeError, ValueError)):
+        return CorruptDataError(f"could not decode data of {where}: {msg}")
+    return exc
+
+
 __all__ = [
+    "StoreUnavailableError",
     "CorruptDataError",
     "ForkedProcessError",
     "MetadataError",

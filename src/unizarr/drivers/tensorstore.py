@@ -27,7 +27,7 @@ import tensorstore as ts
 
 from .. import metadata as md
 from ..core import NodeRef, ZarrArray, ZarrGroup
-from ..errors import ForkedProcessError
+from ..errors import ForkedProcessError, translate_engine_error
 from ..kvstore import KVStore
 from ..paths import Location, join_key, parse_url
 from ..storage import tensorstore_kvstore
@@ -139,6 +139,8 @@ def _wait(future: Any) -> Any:
         status = msg.split(":", 1)[0]
         if status in _STATUS_ERRORS:
             raise _STATUS_ERRORS[status](msg) from exc
+        if status in ("UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED") or "CURL error" in msg:
+            raise translate_engine_error(exc, "a TensorStore kvstore") from exc
         raise
 
 

@@ -6,6 +6,7 @@ array read/write calls. Everything else is shared (:mod:`unizarr.core`).
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -18,6 +19,7 @@ from zarr.storage import LocalStore, MemoryStore
 
 from .. import metadata as md
 from ..core import NodeRef, ZarrArray, ZarrGroup
+from ..errors import StoreUnavailableError, translate_engine_error
 from ..kvstore import KVStore
 from ..paths import Location, join_key
 from ..storage import check_options, fsspec_target
@@ -31,6 +33,22 @@ _MEMORY_LOCK = threading.Lock()
 
 async def _collect(agen: Any) -> list[str]:
     return [x async for x in agen]
+
+
+def _translated(method: Any) -> Any:
+    """Raise engine failures (s3fs/aiohttp connection errors, ...) as unizarr's."""
+
+    @functools.wraps(method)
+    def call(self: ZarrPythonKV, *args: Any) -> Any:
+        try:
+            return method(self, *args)
+        except Exception as exc:
+            mapped = translate_engine_error(exc, str(self.store))
+            if mapped is exc or not isinstance(mapped, StoreUnavailableError):
+                raise
+            raise mapped from exc
+
+    return call
 
 
 class ZarrPythonKV(KVStore):
@@ -49,16 +67,19 @@ class ZarrPythonKV(KVStore):
         # must not leave an empty directory behind, so reads short-cut here.
         return isinstance(self.store, LocalStore) and not self.store.root.exists()
 
+    @_translated
     def get(self, key: str) -> bytes | None:
         if self._root_missing():
             return None
         buf = sync(self.store.get(self._key(key), prototype=default_buffer_prototype()))
         return None if buf is None else buf.to_bytes()
 
+    @_translated
     def _set(self, key: str, value: bytes) -> None:
         # LocalStore writes to a temporary file and renames it: atomic on local disk.
         sync(self.store.set(self._key(key), default_buffer_prototype().buffer.from_bytes(value)))
 
+    @_translated
     def _delete_prefix(self, prefix: str) -> None:
         key = self._key(prefix)
         if isinstance(self.store, LocalStore):
@@ -77,6 +98,7 @@ class ZarrPythonKV(KVStore):
 
                 shutil.rmtree(self.store.root)
 
+    @_translated
     def list_dir(self, prefix: str) -> list[str]:
         if self._root_missing():
             return []
@@ -85,6 +107,7 @@ class ZarrPythonKV(KVStore):
         names = {n.rstrip("/") for n in sync(_collect(self.store.list_dir(key)))}
         return [n for n in names if n]
 
+    @_translated
     def size_prefix(self, prefix: str) -> int:
         if self._root_missing():
             return 0
