@@ -8,6 +8,9 @@ import pytest
 
 import unizarr as uz
 
+# moto S3 server and http.server fixtures, available to every test module
+pytest_plugins = ["tests.remote_fixtures"]
+
 DRIVERS = uz.drivers()
 VERSIONS = (2, 3)
 

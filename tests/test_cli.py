@@ -27,7 +27,6 @@ from PIL import Image
 
 import unizarr as uz
 from tests.helpers import snapshot
-from tests.remote_fixtures import s3_bucket, s3_endpoint  # noqa: F401  (fixtures)
 
 SHAPE = (40, 50, 60)  # (z, y, x) of every small input
 ZOOMS = (0.5, 0.6, 0.7)  # NIfTI pixdim (x, y, z)

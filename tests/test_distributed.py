@@ -30,7 +30,7 @@ def test_dask_data_written_by_worker_processes(client, driver, zarr_version, tmp
     a = g.create_array("0", ref.shape, data=lazy, chunks=(16,), **shards)
     np.testing.assert_array_equal(a[...], ref)
     # identical to a single-process write
-    single = g.create_array("single", ref.shape, data=ref, chunks=(16,), **shards)
+    g.create_array("single", ref.shape, data=ref, chunks=(16,), **shards)
     files = lambda name: sorted(p.relative_to(tmp_path / "d.zarr" / name) for p in (tmp_path / "d.zarr" / name).rglob("*") if p.is_file())  # noqa: E731
     assert files("0") == files("single")
     # the graph really ran on the workers

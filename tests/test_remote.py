@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import unizarr as uz
-from tests.remote_fixtures import http_root, s3_bucket, s3_endpoint  # noqa: F401  (fixtures)
 
 
 def _remote_drivers():

@@ -182,6 +182,11 @@ class ZarrNode(ABC):
         return self._ref.mode
 
     @property
+    def storage_options(self) -> dict[str, Any]:
+        """The storage options the node was opened with (a copy)."""
+        return dict(self._ref.storage_options)
+
+    @property
     def read_only(self) -> bool:
         return not is_writable(self._ref.mode)
 
@@ -362,6 +367,40 @@ class ZarrArray(ZarrNode):
     @property
     def compressor(self) -> layout.CodecSpec:
         return self._spec.compressor
+
+    @property
+    def dimension_names(self) -> tuple[str | None, ...] | None:
+        """Zarr v3 ``dimension_names`` (``None`` when unset, and always on v2)."""
+        return self._spec.dimension_names
+
+    def set_dimension_names(self, names: Sequence[str | None] | None) -> None:
+        """Record ``dimension_names`` in the array's ``zarr.json`` (one atomic write).
+
+        Zarr v2 has no such field: there this is a no-op, so format-agnostic code (OME
+        writers) can call it unconditionally.
+
+        Raises
+        ------
+        ValueError
+            ``names`` does not have one entry per axis.
+        """
+        self._check_writable()
+        if names is not None:
+            names = tuple(None if n is None else str(n) for n in names)
+            if len(names) != self.ndim:
+                raise ValueError(f"{len(names)} dimension names for a {self.ndim}-D array")
+        if self._zarr_version != 3 or names == self._spec.dimension_names:
+            return
+        key = join_key(self._ref.path, md.V3_KEY)
+        doc = md.read_json(self._ref.kv, key)
+        if doc is None:
+            raise FileNotFoundError(f"{self.url} no longer exists")
+        if names is None:
+            doc.pop("dimension_names", None)
+        else:
+            doc["dimension_names"] = list(names)
+        md.write_json(self._ref.kv, key, doc)
+        self._spec = replace(self._spec, dimension_names=names)
 
     @property
     def size(self) -> int:
@@ -627,6 +666,7 @@ class ZarrGroup(ZarrNode):
         dimension_separator: Any = None,
         order: Any = None,
         attributes: Mapping[str, Any] | None = None,
+        dimension_names: Sequence[str | None] | None = None,
         **zarr_kwargs: Any,
     ) -> ZarrArray:
         """Create array ``name`` in this group.
@@ -680,6 +720,7 @@ class ZarrGroup(ZarrNode):
             dimension_separator=dimension_separator,
             order=order,
             attributes=md.to_json_value(dict(attributes), "attribute") if attributes else None,
+            dimension_names=dimension_names,
         )
         name, info = self._prepare_member(name, overwrite, "array")
         key = join_key(self._ref.path, name)
@@ -711,6 +752,7 @@ class ZarrGroup(ZarrNode):
             fill_value=spec.fill_value,
             order=spec.order,
             dimension_separator=spec.dimension_separator,
+            dimension_names=spec.dimension_names,
             overwrite=True,
         )
         opts.update(kwargs)
@@ -856,7 +898,6 @@ def _zarr_python_kwargs(
                 separator = "." if cke.get("name") == "v2" else "/"
         else:
             separator = getattr(cke, "separator", None)
-    kwargs.pop("dimension_names", None)
     kwargs.pop("config", None)  # zarr-python's runtime config (memory order): not stored
     for name, neutral in (("filters", (None, "auto", [], ())), ("serializer", ("auto",))):
         if name in kwargs and kwargs[name] in neutral:

@@ -375,6 +375,7 @@ def resolve_array_spec(
     dimension_separator: Any = None,
     order: Any = None,
     attributes: Mapping[str, Any] | None = None,
+    dimension_names: Sequence[str | None] | None = None,
 ) -> ArraySpec:
     """Combine keyword arguments (which win), a config and defaults into an ArraySpec.
 
@@ -445,7 +446,18 @@ def resolve_array_spec(
         order=normalize_order(order if order is not None else get("order", "C")),
         dimension_separator=sep,
         attributes=dict(attributes) if attributes else None,
+        dimension_names=_dimension_names(dimension_names, shape, zarr_version),
     )
+
+
+def _dimension_names(names: Any, shape: tuple[int, ...], zarr_version: int) -> tuple | None:
+    """Validated v3 ``dimension_names``; Zarr v2 has no such field (dropped there, as
+    zarr-python users passing it to a v2 group expect)."""
+    if names is None:
+        return None
+    if isinstance(names, str) or len(names) != len(shape):
+        raise ValueError(f"dimension_names needs one name per axis ({len(shape)}), got {names!r}")
+    return None if zarr_version == 2 else tuple(None if n is None else str(n) for n in names)
 
 
 # -- metadata documents ------------------------------------------------------------------

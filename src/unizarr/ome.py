@@ -19,10 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from . import metadata as md
 from .core import ZarrArray, ZarrGroup
 from .errors import MetadataError
-from .paths import join_key
 
 OME_VERSIONS = ("0.4", "0.5")
 
@@ -286,17 +284,7 @@ def _normalize_version(ome_version: Any, zarr_version: int) -> str:
 
 def set_dimension_names(array: ZarrArray, names: Sequence[str]) -> None:
     """Record ``names`` as the ``dimension_names`` of a Zarr v3 array (no-op on v2)."""
-    if array.zarr_version != 3:
-        return
-    array._check_writable()
-    kv, key = array._ref.kv, join_key(array._ref.path, md.V3_KEY)
-    doc = md.read_json(kv, key)
-    if doc is None:
-        raise FileNotFoundError(f"{array.url} no longer exists")
-    if doc.get("dimension_names") == list(names):
-        return
-    doc["dimension_names"] = list(names)
-    md.write_json(kv, key, doc)
+    array.set_dimension_names(names)
 
 
 def write_ome_metadata(
@@ -424,7 +412,7 @@ def _zarr_python_group(group: ZarrGroup) -> Any:
         return group.native  # type: ignore[attr-defined]
     other = open_group(
         group.url, mode="r", driver="zarr-python",
-        storage_options=dict(group._ref.storage_options) or None,
+        storage_options=group.storage_options or None,
     )
     return other.native  # type: ignore[attr-defined]
 

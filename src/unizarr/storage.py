@@ -139,7 +139,7 @@ def _credentials_profile(key: str, secret: str, token: str | None, region: str) 
         cred = os.path.join(_CRED_DIR, f"credentials-{digest}")
         conf = os.path.join(_CRED_DIR, f"config-{digest}")
         if not os.path.exists(cred):
-            lines = [f"[unizarr]", f"aws_access_key_id = {key}", f"aws_secret_access_key = {secret}"]
+            lines = ["[unizarr]", f"aws_access_key_id = {key}", f"aws_secret_access_key = {secret}"]
             if token:
                 lines.append(f"aws_session_token = {token}")
             for path, text in ((cred, "\n".join(lines)), (conf, f"[profile unizarr]\nregion = {region}")):

@@ -227,3 +227,21 @@ def test_nbytes(env):
     assert a.nbytes == 64 * 64 * 2
     a[...] = 1
     assert a.nbytes_stored >= a.nbytes
+
+
+def test_dimension_names(env):
+    g = env.group()
+    a = g.create_array("0", (4, 5, 6), "u1", dimension_names=["z", "y", "x"])
+    expected = ("z", "y", "x") if env.zarr_version == 3 else None
+    assert a.dimension_names == expected
+    assert g.create_array_from_base("1", (2, 3, 3)).dimension_names == expected
+    with pytest.raises(ValueError):
+        g.create_array("bad", (4, 5), "u1", dimension_names=["z", "y", "x"] if env.zarr_version == 3 else "zy")
+    b = g.create_array("b", (2, 2), "u1")
+    b.set_dimension_names(["y", "x"])
+    again = uz.open_array(b.url, "r", driver=env.driver)
+    assert again.dimension_names == (("y", "x") if env.zarr_version == 3 else None)
+    if env.zarr_version == 3:
+        assert zarr.open_array(b.url, mode="r").metadata.dimension_names == ("y", "x")
+    with pytest.raises(uz.ReadOnlyError):
+        again.set_dimension_names(["a", "b"])
