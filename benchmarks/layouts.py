@@ -68,7 +68,9 @@ def _blosc_v3() -> dict[str, Any]:
     }
 
 
-def ts_spec(layout: Layout, path: str, shape: tuple[int, ...], dtype: str = "uint16") -> dict[str, Any]:
+def ts_spec(
+    layout: Layout, path: str, shape: tuple[int, ...], dtype: str = "uint16"
+) -> dict[str, Any]:
     """TensorStore spec creating ``path`` with this layout.
 
     Parameters
@@ -102,7 +104,13 @@ def ts_spec(layout: Layout, path: str, shape: tuple[int, ...], dtype: str = "uin
                 "order": "C",
                 # OME 0.4 requires "/"; zarr-python's v2 default would be ".".
                 "dimension_separator": "/",
-                "compressor": {"id": "blosc", "cname": CNAME, "clevel": CLEVEL, "shuffle": 1, "blocksize": 0},
+                "compressor": {
+                    "id": "blosc",
+                    "cname": CNAME,
+                    "clevel": CLEVEL,
+                    "shuffle": 1,
+                    "blocksize": 0,
+                },
                 "fill_value": 0,
             },
         }
@@ -118,7 +126,10 @@ def ts_spec(layout: Layout, path: str, shape: tuple[int, ...], dtype: str = "uin
                     "chunk_shape": chunks,
                     "codecs": inner,
                     # zarr-python's default index codecs, so stored bytes match.
-                    "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}],
+                    "index_codecs": [
+                        {"name": "bytes", "configuration": {"endian": "little"}},
+                        {"name": "crc32c"},
+                    ],
                     "index_location": "end",
                 },
             }

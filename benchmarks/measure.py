@@ -61,7 +61,7 @@ class AnonSampler:
         while not self._stop.wait(self.interval):
             self.peak = max(self.peak, anon_bytes())
 
-    def __enter__(self) -> "AnonSampler":
+    def __enter__(self) -> AnonSampler:
         self._thread.start()
         return self
 
@@ -83,7 +83,7 @@ def tree_bytes(path: Path) -> int:
 
 
 def fsync_tree(path: Path) -> None:
-    """fsync every file and directory under ``path``.
+    """Fsync every file and directory under ``path``.
 
     Used to make writers that never fsync (zarr-python, ngff-zarr,
     ome-zarr-py) as durable as TensorStore with ``file_io_sync`` on, when the
