@@ -216,7 +216,22 @@ CONTENDERS: list[Contender] = [
         "uz.ts",
         "pipeline",
         "uz:pipeline_ts",
-        "unizarr, driver='tensorstore': create_array + generate_pyramid + write_ome_metadata",
+        "unizarr, driver='tensorstore': create_array + generate_pyramid(source=, write_base=True)"
+        " + write_ome_metadata",
+        big=True,
+    ),
+    Contender(
+        "uz.ts.l0",
+        "raw",
+        "uz:level0_ts",
+        "unizarr, driver='tensorstore': level 0 only, create_array(data=volume)",
+        big=True,
+    ),
+    Contender(
+        "uz.zarr.l0",
+        "raw",
+        "uz:level0_zarr",
+        "unizarr, driver='zarr-python': level 0 only, create_array(data=volume)",
         big=True,
     ),
     Contender(

@@ -313,11 +313,10 @@ def compute_ratios(rows: list[Row], workloads: dict[str, str]) -> list[Ratio]:
                     )
                 r.speed(
                     f"uz.{drv} level-0 write speed / {raw}",
-                    uz,
+                    (f"uz.{drv}.l0", lay, wl),
                     (raw, lay, wl),
                     ">=",
                     l0_target,
-                    phase="level0",
                 )
                 if wl == "mem":
                     r.time(

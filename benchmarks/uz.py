@@ -52,10 +52,12 @@ def _describe(uz: ModuleType) -> str:
     return f"{getattr(uz, '__version__', '?')} at {Path(uz.__file__).parent}"
 
 
-def _pipeline(ctx: RunContext, driver: str) -> None:
+def _group(ctx: RunContext, driver: str) -> tuple[ModuleType, object, object]:
+    """unizarr, the output root group and its config, as a converter would make them."""
     uz = import_unizarr(PIPELINE_API)
     layout = ctx.layout
-    assert layout is not None
+    if layout is None:
+        raise Unavailable("no layout")
     ctx.info["unizarr"] = _describe(uz)
     try:
         cfg = uz.ZarrConfig(
@@ -69,15 +71,37 @@ def _pipeline(ctx: RunContext, driver: str) -> None:
             driver=driver,
         )
         group = uz.from_config(str(ctx.out), cfg)
-        create_array = group.create_array
     except AttributeError as exc:
         raise Unavailable(str(exc)) from exc
-    with ctx.phase("level0"):
-        create_array("0", ctx.volume.shape, ctx.volume.dtype, zarr_config=cfg, data=ctx.volume)
-        # In --fsync mode level 0 must be durable to compare with raw rows.
-        ctx.durable()
-    uz.generate_pyramid(group, levels=LEVELS, method="mean")
+    return uz, group, cfg
+
+
+def _pipeline(ctx: RunContext, driver: str) -> None:
+    """The main job the recommended way: level 0 and every pyramid level computed in one
+    pass over the input (level 0 is never decompressed again), then OME metadata."""
+    uz, group, cfg = _group(ctx, driver)
+    layout = ctx.layout
+    group.create_array("0", ctx.volume.shape, ctx.volume.dtype, zarr_config=cfg)
+    uz.generate_pyramid(group, levels=LEVELS, method="mean", source=ctx.volume, write_base=True)
     uz.write_ome_metadata(group, list(AXES), ome_version=layout.ome_version)
+    ctx.durable()
+
+
+def _level0(ctx: RunContext, driver: str) -> None:
+    """Level 0 only (an array at the output root, like the raw rows), through
+    ``open_array(..., data=volume)``: compared with the raw engines."""
+    uz = import_unizarr(PIPELINE_API + READ_API)
+    layout = ctx.layout
+    if layout is None:
+        raise Unavailable("no layout")
+    ctx.info["unizarr"] = _describe(uz)
+    uz.open_array(
+        str(ctx.out), "w", driver=driver, zarr_version=layout.zarr_version,
+        shape=ctx.volume.shape, dtype=ctx.volume.dtype, chunks=(CHUNK,),
+        shards=(layout.shard,) if layout.shard else None, compressor="blosc",
+        compressor_opt={"cname": CNAME, "clevel": CLEVEL, "shuffle": "shuffle"},
+        data=ctx.volume,
+    )
     ctx.durable()
 
 
@@ -99,6 +123,16 @@ def pipeline_ts(ctx: RunContext) -> None:
 def pipeline_zarr(ctx: RunContext) -> None:
     """Full pipeline on the zarr-python driver."""
     _not_implemented_is_unavailable(_pipeline, ctx, DRIVERS["zarr"])
+
+
+def level0_ts(ctx: RunContext) -> None:
+    """Level-0 write on the TensorStore driver."""
+    _not_implemented_is_unavailable(_level0, ctx, DRIVERS["ts"])
+
+
+def level0_zarr(ctx: RunContext) -> None:
+    """Level-0 write on the zarr-python driver."""
+    _not_implemented_is_unavailable(_level0, ctx, DRIVERS["zarr"])
 
 
 def _reads(ctx: RunContext, driver: str) -> None:
