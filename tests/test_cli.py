@@ -225,7 +225,7 @@ def _run_on_terminal(*args: object) -> tuple[int, str, str]:
 def test_progress_bars_on_a_terminal_only(inputs: Path, tmp_path: Path) -> None:
     rc, stdout, terminal = _run_on_terminal("convert", inputs / "vol.npy", tmp_path / "a.zarr")
     assert rc == 0 and "converted" in stdout
-    assert "level 0" in terminal and "pyramid" in terminal and "KiB" in terminal
+    assert "level 0 + pyramid" in terminal and "blocks" in terminal
     rc, stdout, terminal = _run_on_terminal("convert", inputs / "vol.npy", tmp_path / "b.zarr", "--quiet")
     assert rc == 0 and stdout == "" and terminal.strip() == ""
 
@@ -401,13 +401,13 @@ def test_interrupt_leaves_no_complete_metadata(inputs: Path, tmp_path: Path) -> 
     out = tmp_path / "int.zarr"
     patch = (
         "def boom(*a, **k):\n    raise KeyboardInterrupt\n"
-        "uz.generate_pyramid = boom"  # Ctrl-C after level 0 was written
+        "uz.generate_pyramid = boom"  # Ctrl-C as the one pass (level 0 + pyramid) starts
     )
     proc = _patched_run(patch, "convert", inputs / "vol.npy", out)
     assert proc.returncode == 130
     assert proc.stderr.splitlines() == [proc.stderr.strip()] and "interrupted" in proc.stderr
     assert "Traceback" not in proc.stderr
-    np.testing.assert_array_equal(level0(out), volume())  # the data that was written is there
+    assert (out / "0").exists()  # level 0 was created (its data comes in the same pass)
     attrs = dict(zarr.open_group(str(out), mode="r").attrs)
     assert "ome" not in attrs and "multiscales" not in attrs  # but it claims nothing
 

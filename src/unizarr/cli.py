@@ -437,6 +437,20 @@ class ConvertResult:
     nifti: bool
 
 
+class _RegionSource:
+    """A :class:`~unizarr.io.Volume` seen as the array-like ``generate_pyramid(source=)``
+    reads regions from."""
+
+    def __init__(self, vol: Volume) -> None:
+        self._vol = vol
+        self.shape = tuple(vol.shape)
+        self.dtype = np.dtype(vol.dtype)
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, region: tuple[slice, ...]) -> np.ndarray:
+        return np.asarray(self._vol.read_region(region))
+
+
 def convert_volume(
     vol: Volume,
     output: str,
@@ -459,17 +473,19 @@ def convert_volume(
     root = uz.from_config(output, cfg, storage_options=storage_options)
     try:
         base = root.create_array("0", vol.shape, vol.dtype, zarr_config=cfg)
-        with reporter.task("level 0", base.nbytes) as update:
-            write_level(vol.read_region, base, update, max_memory)
         if vol.nifti_header is not None:
             uz.write_nifti_header(root, vol.nifti_header)
-        with reporter.task("pyramid", None, unit="blocks") as update:
+        # One pass over the input writes level 0 and computes every pyramid level from
+        # the blocks while they are in memory: level 0 is never read back.
+        with reporter.task("level 0 + pyramid", None, unit="blocks") as update:
             shapes = uz.generate_pyramid(
                 root,
                 cfg.levels,
                 method=pyramid.method,
                 no_pyramid_axis=pyramid.no_pyramid_axis,
                 max_memory=max_memory,
+                source=_RegionSource(vol),
+                write_base=True,
                 progress=lambda done, total: update(completed=done, total=total),
             )
         uz.write_ome_metadata(

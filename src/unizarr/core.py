@@ -864,12 +864,12 @@ def write_data(arr: ZarrArray, data: Any) -> None:
         arr[...] = data
 
 
-def copy_data(src: ZarrArray, dst: ZarrArray) -> None:
-    """Copy ``src`` into ``dst`` in destination-block-aligned pieces, in parallel,
+def copy_data(src: Any, dst: ZarrArray) -> None:
+    """Copy ``src`` (a ZarrArray or any array-like with shape, dtype and slicing) into ``dst`` in destination-block-aligned pieces, in parallel,
     without holding the whole array in memory."""
     import dask.array as da
 
-    if src.size == 0:
+    if math.prod(src.shape) == 0:
         return
     block = dst.write_block
     # Pieces of a few destination blocks keep memory bounded and tasks coarse.

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import ZarrArray, ZarrGroup
+from .core import ZarrArray, ZarrGroup, copy_data
 from .errors import ReadOnlyError
 
 #: Reduction methods accepted by name.
@@ -840,7 +840,7 @@ def generate_pyramid(
         del group[str(stale)]
         stale += 1
     if write_base and len(shapes) == 1:
-        base[...] = source  # no level to build: just the base
+        copy_data(source, base)  # no level to build: just the base, block by block
     if len(shapes) == 1 or base.size == 0:
         return shapes
 
