@@ -118,8 +118,10 @@ def test_psoct_multi_slice_levels_and_no_pyramid_axis(cfg):
     shapes = g.generate_pyramid(levels=cfg.levels, mode="mean", no_pyramid_axis=cfg.no_pyramid_axis)
     assert [tuple(s) for s in shapes] == [(6, 64, 64), (6, 32, 32)]
     np.testing.assert_allclose(g["1"][...], ref.reshape(6, 32, 2, 32, 2).mean((2, 4)), rtol=1e-6)
-    g.write_ome_metadata(["z", "y", "x"], 1.0, ome_version=cfg.ome_version)
-    assert len(_multiscales(g)[0]["datasets"]) == 2
+    g.write_ome_metadata(["z", "y", "x"], 1.0, 1.0, "micrometer", "second", "stack", 2, None, None,
+                         "mean", ome_version=cfg.ome_version)  # linc's positional order
+    ms = _multiscales(g)[0]
+    assert len(ms["datasets"]) == 2 and ms["type"] == "mean" and ms["name"] == "stack"
 
 
 def test_lightsheet_mosaic_4d_float64(cfg):
