@@ -202,6 +202,11 @@ class TensorStoreKV(KVStore):
     def _delete_prefix(self, prefix: str) -> None:
         _check_not_forked()
         prefix = prefix.strip("/")
+        if prefix and self.local_root is not None and os.path.islink(self._local(prefix)):
+            # A member that is a symlink: remove the link, never what it points to
+            # (TensorStore's range delete would follow it out of the store).
+            os.unlink(self._local(prefix))
+            return
         is_dir = self.local_root is not None and os.path.isdir(self._local(prefix))
         if prefix and not is_dir:
             # The key itself, when it is one (the file kvstore refuses to "delete" a
