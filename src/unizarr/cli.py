@@ -54,7 +54,9 @@ from .io.report import describe, render_tree, validate_store
 from .io.tree_copy import copy_tree, plan_copy
 from .io.volume import Volume, aligned_chunks
 from .io.zarr import is_zarr_dir, open_zarr
+from .layout import resolve_array_spec
 from .ome import SPACE_UNITS
+from .pyramid import same_layout
 
 #: Exceptions that mean "the user asked for something that cannot be done": reported as
 #: one line with exit code 2. OSError covers FileNotFoundError, FileExistsError,
@@ -461,18 +463,33 @@ def convert_volume(
     max_memory: int,
     reporter: Reporter,
     storage_options: dict[str, Any] | None = None,
+    resume: bool = False,
 ) -> ConvertResult:
     """Write ``vol`` (a :class:`unizarr.io.Volume`) as an OME-Zarr at ``output``.
 
     Order matters for interrupted runs: level 0, then the NIfTI header, then the
     pyramid, and the OME multiscales metadata last - a store without it never claims
     to be a complete image.
+
+    With ``resume``, an existing ``output`` left by an interrupted conversion of the
+    same input with the same options is finished: only the blocks it does not hold
+    yet are written (see ``docs/resume.md``). A missing output is converted afresh.
+
+    Raises
+    ------
+    ValueError
+        ``resume`` and the existing output's layout is not the requested one.
     """
     start = time.perf_counter()
     cfg = replace(cfg, no_time=vol.axes[:1] == ("c",) and vol.ndim == 4)
-    root = uz.from_config(output, cfg, storage_options=storage_options)
+    root = _open_for_resume(output, cfg, vol, storage_options) if resume else None
+    if root is None:
+        root = uz.from_config(output, cfg, storage_options=storage_options)
     try:
-        base = root.create_array("0", vol.shape, vol.dtype, zarr_config=cfg)
+        if resume and "0" in root:
+            base = root["0"]  # checked by _open_for_resume
+        else:
+            base = root.create_array("0", vol.shape, vol.dtype, zarr_config=cfg)
         if vol.nifti_header is not None:
             uz.write_nifti_header(root, vol.nifti_header)
         # One pass over the input writes level 0 and computes every pyramid level from
@@ -487,6 +504,7 @@ def convert_volume(
                 source=_RegionSource(vol),
                 write_base=True,
                 progress=lambda done, total: update(completed=done, total=total),
+                resume=resume,
             )
         uz.write_ome_metadata(
             root,
@@ -523,6 +541,50 @@ def convert_volume(
     )
 
 
+def _open_for_resume(
+    output: str, cfg: uz.ZarrConfig, vol: Volume, storage_options: dict[str, Any] | None
+) -> uz.ZarrGroup | None:
+    """The existing output to finish, checked against the requested layout (``None``
+    when there is none yet: then the conversion starts afresh).
+
+    Raises
+    ------
+    ValueError
+        The output's Zarr format or level 0's layout (shape, dtype, chunks, shards,
+        codecs, fill value, order, separator) is not the requested one.
+    """
+    try:
+        root = uz.open_group(output, "r+", driver=cfg.driver, storage_options=storage_options)
+    except FileNotFoundError:
+        return None
+    if root.zarr_version != cfg.zarr_version:
+        raise ValueError(
+            f"--resume: {output} is Zarr v{root.zarr_version}, not the requested "
+            f"v{cfg.zarr_version}; convert with --overwrite instead"
+        )
+    if "0" not in root:
+        return root  # interrupted before level 0 was created
+    base = root["0"]
+    if not isinstance(base, uz.ZarrArray):
+        raise ValueError(f"--resume: {output}/0 is a group, not an array; convert with --overwrite")
+    expected = resolve_array_spec(
+        vol.shape, vol.dtype, zarr_version=cfg.zarr_version, config=cfg
+    )
+    if not same_layout(base.spec, expected):
+        have, want = base.spec, expected
+        diffs = [
+            f"{name} {getattr(have, name)!r} != {getattr(want, name)!r}"
+            for name in ("shape", "dtype", "chunks", "shards", "compressor", "fill_value",
+                         "order", "dimension_separator")
+            if getattr(have, name) != getattr(want, name)
+        ] or ["metadata differs"]
+        raise ValueError(
+            f"--resume: {output} does not have the requested layout ({'; '.join(diffs)}); "
+            "convert with --overwrite instead"
+        )
+    return root
+
+
 def _print_convert_summary(src: str, vol: Volume, res: ConvertResult) -> None:
     con = _stdout_console()
     ratio = res.nbytes / res.nbytes_stored if res.nbytes_stored else float("nan")
@@ -552,6 +614,7 @@ def convert(
     max_memory: str | None = None,
     storage_options: str | None = None,
     overwrite: Annotated[bool, Flag] = False,
+    resume: Annotated[bool, Flag] = False,
     quiet: Annotated[bool, Flag] = False,
 ) -> int:
     """Convert a NIfTI, TIFF, .npy or Zarr image to an OME-Zarr with a pyramid.
@@ -581,9 +644,15 @@ def convert(
         JSON credentials/endpoint for remote input/output, e.g. '{"anon": true}'.
     overwrite
         Replace OUTPUT if it exists.
+    resume
+        Finish an interrupted conversion of the same input with the same options:
+        keep the blocks OUTPUT already holds and write the rest (refused when OUTPUT's
+        layout differs). A missing OUTPUT is converted afresh.
     quiet
         No progress bar and no summary.
     """
+    if resume and overwrite:
+        raise ValueError("--resume and --overwrite exclude each other")
     cfg = make_config(layout, levels=pyramid.levels, overwrite=overwrite)
     ome = resolve_ome_version(ome_version, cfg.zarr_version)
     budget = parse_bytes(max_memory) or DEFAULT_MAX_MEMORY
@@ -594,7 +663,8 @@ def convert(
             f"--unit {unit!r} is not a length unit (e.g. micrometer, millimeter, um, mm)"
         )
     options = parse_json_object(storage_options, "--storage-options")
-    check_output(output, overwrite, [input])
+    # --resume accepts an existing output, as --overwrite does, but only a Zarr store.
+    check_output(output, overwrite or resume, [input])
     with open_input(input, driver=cfg.driver, storage_options=options, no_time=cfg.no_time) as vol:
         if scale is not None:
             nspace = len(vol.space_scale)
@@ -608,7 +678,7 @@ def convert(
         with Reporter(quiet) as reporter:
             res = convert_volume(
                 vol, output, cfg, pyramid=pyramid, ome_version=ome, max_memory=budget,
-                reporter=reporter, storage_options=options,
+                reporter=reporter, storage_options=options, resume=resume,
             )
         if not quiet:
             _print_convert_summary(input, vol, res)

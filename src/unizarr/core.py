@@ -8,6 +8,7 @@ attributes, group semantics, layout resolution, copies — lives here, once.
 from __future__ import annotations
 
 import math
+import os
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
@@ -401,6 +402,100 @@ class ZarrArray(ZarrNode):
             doc["dimension_names"] = list(names)
         md.write_json(self._ref.kv, key, doc)
         self._spec = replace(self._spec, dimension_names=names)
+
+    def stored_blocks(self) -> set[tuple[int, ...]]:
+        """Grid indices of the write blocks (shards, or chunks when unsharded) that
+        exist in the store.
+
+        Both engines write one block as one atomic object (temp file + rename on
+        disk, a single PUT on object stores), so a stored block is a finished one;
+        resumable writers skip those and redo the rest. Blocks equal to the fill
+        value may legitimately be absent (the engines do not store them).
+
+        Returns
+        -------
+        set of tuple of int
+            One index per axis on the ``write_block`` grid (``{()}`` or ``set()``
+            for a 0-d array).
+        """
+        kv, path = self._ref.kv, self._ref.path
+        prefix, sep = self._key_encoding()
+        grid = tuple(-(-n // b) if b else 0 for n, b in zip(self.shape, self.write_block))
+        if not grid:
+            return {()} if (prefix or "0") in kv.list_dir(path) else set()
+
+        def index(parts: Sequence[str]) -> tuple[int, ...] | None:
+            if len(parts) != len(grid) or not all(p.isdigit() for p in parts):
+                return None
+            idx = tuple(int(p) for p in parts)
+            return idx if all(i < n for i, n in zip(idx, grid)) else None
+
+        found: set[tuple[int, ...]] = set()
+        if sep == ".":
+            for name in kv.list_dir(path):
+                if prefix:
+                    if not name.startswith(prefix + "."):
+                        continue
+                    name = name[len(prefix) + 1:]
+                idx = index(name.split("."))
+                if idx is not None:
+                    found.add(idx)
+            return found
+        # "/" separator: one directory level per axis, listed level by level.
+        level: list[tuple[str, tuple[str, ...]]] = [(join_key(path, prefix) if prefix else path, ())]
+        for depth in range(len(grid)):
+            nxt = []
+            for key, parts in level:
+                for name in kv.list_dir(key):
+                    if name.isdigit() and int(name) < grid[depth]:
+                        nxt.append((join_key(key, name), parts + (name,)))
+            level = nxt
+        for _, parts in level:
+            idx = index(parts)
+            if idx is not None:
+                found.add(idx)
+        return found
+
+    def remove_partial_writes(self) -> int:
+        """Delete leftovers of interrupted atomic writes below this array on local disk
+        (zarr-python's ``*.partial`` temporary files, TensorStore's ``*.__lock`` files).
+
+        A killed writer leaves them next to the blocks it was writing; they are never
+        data. Object stores leave none. Returns the number of files removed.
+        """
+        self._check_writable()
+        loc = self._ref.location
+        if not loc.is_local or not os.path.isdir(loc.path):
+            return 0
+        removed = 0
+        for dirpath, _dirs, files in os.walk(loc.path, followlinks=False):
+            for f in files:
+                if f.endswith(".partial") or f.endswith(".__lock"):
+                    os.unlink(os.path.join(dirpath, f))
+                    removed += 1
+        return removed
+
+    def delete_block(self, index: Sequence[int]) -> None:
+        """Remove the stored write block at grid ``index`` (see :meth:`stored_blocks`);
+        its region then reads as the fill value. Used to drop a block torn by a crash
+        before it is rewritten (writers may read a partial edge block back)."""
+        self._check_writable()
+        prefix, sep = self._key_encoding()
+        parts = [str(int(i)) for i in index] or ["0"]
+        name = sep.join(([prefix] if prefix else []) + parts) if index else (prefix or "0")
+        self._ref.kv.delete_prefix(join_key(self._ref.path, name))
+
+    def _key_encoding(self) -> tuple[str, str]:
+        """(prefix, separator) of the stored block keys: ``("c", "/")`` for v3's
+        default encoding, ``("", sep)`` for v2 and v3's "v2" encoding."""
+        sep = self._spec.dimension_separator
+        if self._zarr_version != 3:
+            return "", sep
+        doc = md.read_json(self._ref.kv, join_key(self._ref.path, md.V3_KEY)) or {}
+        enc = doc.get("chunk_key_encoding") or {}
+        sep = (enc.get("configuration") or {}).get("separator", sep)
+        # The "default" encoding puts keys under "c"; the "v2" one does not.
+        return ("c" if enc.get("name", "default") == "default" else ""), sep
 
     @property
     def size(self) -> int:

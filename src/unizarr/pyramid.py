@@ -32,8 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from . import layout
 from .core import ZarrArray, ZarrGroup, copy_data
-from .errors import ReadOnlyError
+from .errors import ReadOnlyError, StoreUnavailableError
+from .layout import ArraySpec
 
 #: Reduction methods accepted by name.
 METHODS = ("mean", "median", "mode", "min", "max", "nearest")
@@ -465,6 +467,10 @@ class _Pass:
     piece: tuple[int, ...]  # piece shape at the source level
     max_tiles: int
     write_source: ZarrArray | None = None
+    #: With ``resume``: the stored write blocks of each target (and of
+    #: ``write_source``); ``None`` means write everything.
+    done: list[set[tuple[int, ...]]] | None = None
+    source_done: set[tuple[int, ...]] | None = None
 
     @property
     def depth(self) -> int:
@@ -588,6 +594,34 @@ def _read(source: Any, region: Region) -> np.ndarray:
     return block if isinstance(block, np.ndarray) else np.asarray(block)
 
 
+def _blocks_of(region: Region, block: Sequence[int]) -> Iterator[tuple[int, ...]]:
+    """Grid indices of the write blocks a block-aligned ``region`` covers."""
+    return product(*(range(s.start // b, _ceil_div(s.stop, b)) for s, b in zip(region, block)))
+
+
+def _write_missing(
+    target: ZarrArray, region: Region, data: np.ndarray, done: set[tuple[int, ...]] | None
+) -> None:
+    """``target[region] = data``, skipping the write blocks in ``done`` (already stored
+    by an interrupted run). ``region`` is aligned to the write blocks, so each block
+    written is whole: one atomic object, no read-modify-write."""
+    wb = target.write_block
+    if not done:
+        target[region] = data
+        return
+    blocks = list(_blocks_of(region, wb))
+    missing = [b for b in blocks if b not in done]
+    if len(missing) == len(blocks):
+        target[region] = data  # one call, as an uninterrupted run writes it
+        return
+    for b in missing:
+        sub = tuple(
+            slice(max(i * w, s.start), min((i + 1) * w, s.stop)) for i, w, s in zip(b, wb, region)
+        )
+        local = tuple(slice(q.start - s.start, q.stop - s.start) for q, s in zip(sub, region))
+        target[sub] = data[local]
+
+
 class _Runner:
     """Runs the passes of one :func:`generate_pyramid` call on a thread pool."""
 
@@ -621,6 +655,9 @@ class _Runner:
         spares: list[list[np.ndarray]] = []
         with ThreadPoolExecutor(self.workers, thread_name_prefix="unizarr-pyramid") as pool:
             for tile in p.tiles(self.axes):
+                if p.done is not None and self._tile_done(p, tile):
+                    self._advance(len(tile.pieces))
+                    continue
                 slots.acquire()
                 if self.errors:
                     slots.release()
@@ -637,6 +674,28 @@ class _Runner:
                     pool.submit(self._piece, p, piece, slots, spares)
         if self.errors:
             raise self.errors[0]
+
+    def _advance(self, n: int) -> None:
+        if self.progress is None:
+            return
+        with self.lock:
+            self.done += n
+            done = self.done
+        self.progress(done, self.total)
+
+    def _tile_done(self, p: _Pass, tile: _Tile) -> bool:
+        """Whether an interrupted run stored every write block of ``tile`` (all its
+        levels, and level 0 when the pass writes it): then it is skipped entirely."""
+        if p.write_source is not None:
+            region = tuple(slice(lo, hi) for lo, hi in tile.bounds)
+            done0 = p.source_done or set()
+            if any(b not in done0 for b in _blocks_of(region, p.write_source.write_block)):
+                return False
+        for j, (target, done) in enumerate(zip(p.targets, p.done or []), start=1):
+            region = _scaled(tile.bounds, self.axes, j)
+            if any(b not in done for b in _blocks_of(region, target.write_block)):
+                return False
+        return True
 
     def _tile_shapes(self, p: _Pass, tile: _Tile) -> list[tuple[int, ...]]:
         return [
@@ -686,7 +745,8 @@ class _Runner:
     def _compute(self, p: _Pass, piece: _Piece) -> None:
         block = _read(p.source, tuple(slice(lo, hi) for lo, hi in piece.bounds))
         if p.write_source is not None and self._piece_writes_source(p, piece):
-            p.write_source[tuple(slice(lo, hi) for lo, hi in piece.bounds)] = block
+            region = tuple(slice(lo, hi) for lo, hi in piece.bounds)
+            _write_missing(p.write_source, region, block, p.source_done)
         tile = piece.tile
         for j in range(1, p.depth + 1):
             tregion = _scaled(tile.bounds, self.axes, j)
@@ -712,12 +772,68 @@ class _Runner:
             self._piece_writes_source(p, piece) for piece in tile.pieces
         ):
             region = tuple(slice(lo, hi) for lo, hi in tile.bounds)
-            p.write_source[region] = _read(p.source, region)
+            _write_missing(p.write_source, region, _read(p.source, region), p.source_done)
         for j, (target, buf) in enumerate(zip(p.targets, tile.buffers), start=1):
-            target[_scaled(tile.bounds, self.axes, j)] = buf
+            done = p.done[j - 1] if p.done is not None else None
+            _write_missing(target, _scaled(tile.bounds, self.axes, j), buf, done)
 
 
 # -- the public entry point ----------------------------------------------------------------------
+def same_layout(a: ArraySpec, b: ArraySpec) -> bool:
+    """Whether two array specs store the same bytes for the same data: everything but
+    attributes and dimension names (which OME metadata adds at the end)."""
+
+    def doc(spec: ArraySpec) -> dict[str, Any]:
+        d = layout.metadata_document(spec)
+        d.pop("attributes", None)
+        d.pop("dimension_names", None)
+        return d
+
+    return doc(a) == doc(b)
+
+
+def _finished_blocks(target: ZarrArray, workers: int) -> set[tuple[int, ...]]:
+    """The stored write blocks of ``target`` that decode.
+
+    Stored objects are normally written atomically (temp file + rename, one PUT), but
+    zarr-python's ``zarrs`` pipeline writes local files in place: a crash can leave
+    one truncated (even empty) per block in flight. Reading each stored block back
+    once finds those; they are deleted (an edge block is rewritten by merging into
+    the stored one, which must then not be torn) and count as missing.
+    """
+    wb = target.write_block
+
+    def decodes(b: tuple[int, ...]) -> bool:
+        region = tuple(slice(i * w, min((i + 1) * w, n)) for i, w, n in zip(b, wb, target.shape))
+        try:
+            target[region]
+        except StoreUnavailableError:
+            raise  # the store, not the block: do not rewrite everything
+        except Exception:  # noqa: BLE001 - any decoding failure means "not finished"
+            target.delete_block(b)
+            return False
+        return True
+
+    target.remove_partial_writes()  # temporary files of writes the crash interrupted
+    blocks = sorted(target.stored_blocks())
+    with ThreadPoolExecutor(workers, thread_name_prefix="unizarr-resume") as pool:
+        return {b for b, ok in zip(blocks, pool.map(decodes, blocks)) if ok}
+
+
+def _copy_missing(source: Any, target: ZarrArray, done: set[tuple[int, ...]], workers: int) -> None:
+    """Copy the write blocks of ``target`` not in ``done`` from ``source``."""
+    wb = target.write_block
+    grid = [range(_ceil_div(n, b)) for n, b in zip(target.shape, wb)]
+
+    def one(b: tuple[int, ...]) -> None:
+        region = tuple(slice(i * w, min((i + 1) * w, n)) for i, w, n in zip(b, wb, target.shape))
+        target[region] = _read(source, region)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="unizarr-resume") as pool:
+        for f in [pool.submit(one, b) for b in product(*grid) if b not in done]:
+            f.result()
+
+
 def _default_workers() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -743,6 +859,7 @@ def generate_pyramid(
     write_base: bool = False,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    resume: bool = False,
 ) -> list[tuple[int, ...]]:
     """Build the pyramid levels ``"1"``, ``"2"``, ... of ``group`` from level ``"0"``.
 
@@ -789,6 +906,15 @@ def generate_pyramid(
         Worker threads (default: the CPUs this process may use).
     progress : callable, optional
         Called as ``progress(done, total)`` after each piece (from worker threads).
+    resume : bool
+        Finish an interrupted call with the same arguments instead of starting over:
+        existing levels with the expected shape and layout are kept, and only their
+        write blocks (shards, or chunks) that are not stored yet are computed (from
+        ``source``, or from the stored level 0) and written. Every block is one atomic
+        object, so a stored block that decodes is a finished one (each stored block is
+        read back once to catch the torn files of non-atomic writers); blocks equal to
+        the fill value are never stored and are simply recomputed. The result is the
+        same as an uninterrupted run's. See ``docs/resume.md``.
 
     Returns
     -------
@@ -834,13 +960,23 @@ def generate_pyramid(
         raise ValueError("write_base=True needs the level-0 data as source=")
 
     shapes = level_shapes(base.shape, base.chunks, axes, levels)
-    targets = [base] + [group.create_array_from_base(str(i), s) for i, s in enumerate(shapes[1:], 1)]
+    targets = [base]
+    for i, s in enumerate(shapes[1:], 1):
+        old = group.get(str(i)) if resume else None
+        if isinstance(old, ZarrArray) and same_layout(old.spec, base.spec.with_shape(s)):
+            targets.append(old)  # kept: its stored blocks are finished work
+        else:
+            targets.append(group.create_array_from_base(str(i), s))
+    done = [_finished_blocks(t, workers) for t in targets] if resume else None
     stale = len(shapes)
     while str(stale) in group and isinstance(group[str(stale)], ZarrArray):
         del group[str(stale)]
         stale += 1
     if write_base and len(shapes) == 1:
-        copy_data(source, base)  # no level to build: just the base, block by block
+        if done is None:
+            copy_data(source, base)  # no level to build: just the base, block by block
+        else:
+            _copy_missing(source, base, done[0], workers)
     if len(shapes) == 1 or base.size == 0:
         return shapes
 
@@ -869,6 +1005,8 @@ def generate_pyramid(
                 piece=piece,
                 max_tiles=max_tiles,
                 write_source=base if (first == 1 and write_base) else None,
+                done=done[first:first + depth] if done is not None else None,
+                source_done=done[0] if (done is not None and first == 1 and write_base) else None,
             )
         )
     total = sum(p.count_pieces(axes) for p in passes)
@@ -890,6 +1028,7 @@ __all__ = [
     "next_level_shape",
     "plan_passes",
     "pyramid_axes",
+    "same_layout",
     "spatial_axes",
     "window_mode",
 ]

@@ -1,0 +1,278 @@
+"""Crash safety and ``resume``: a conversion killed at any moment (SIGKILL of the whole
+process) leaves a store that never claims to be complete, and ``--resume`` /
+``generate_pyramid(resume=True)`` finish it into the same result as an uninterrupted run.
+
+The crash is real: a small wrapper runs the ``unizarr`` command with
+``ZarrArray.__setitem__`` patched to SIGKILL the process at its N-th write (other worker
+threads may be mid-write at that moment, as in a real crash), or just before the OME
+metadata is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import unizarr as uz
+
+DRIVERS = ("zarr-python", "tensorstore")
+LAYOUTS = {
+    "v2": ["--zarr-version", "2", "--chunk", "16"],
+    "v3-sharded": ["--zarr-version", "3", "--chunk", "8", "--shard", "16"],
+}
+SHAPE = (48, 128, 160)
+
+#: Runs ``unizarr`` with a crash hook: UZ_KILL_AT=N kills the process at its N-th array
+#: write, -1 just before the OME metadata, 0 never (then it reports how many writes
+#: the conversion made).
+HOOK = r"""
+import os, signal, sys, threading
+import unizarr, unizarr.cli, unizarr.core as core
+
+kill_at = int(os.environ["UZ_KILL_AT"])
+lock = threading.Lock()
+count = [0]
+write = core.ZarrArray.__setitem__
+
+def setitem(self, key, value):
+    with lock:
+        count[0] += 1
+        n = count[0]
+    if n == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    write(self, key, value)
+
+core.ZarrArray.__setitem__ = setitem
+if kill_at == -1:
+    unizarr.write_ome_metadata = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+rc = unizarr.cli.main(sys.argv[1:])
+if rc == 0:
+    print("WRITES", count[0], file=sys.stderr)
+sys.exit(rc)
+"""
+
+
+def convert(*args: object, kill_at: int = 0) -> subprocess.CompletedProcess:
+    env = dict(os.environ, UZ_KILL_AT=str(kill_at))
+    return subprocess.run(
+        [sys.executable, "-c", HOOK, "convert", *map(str, args)],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )
+
+
+def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def user_error(proc: subprocess.CompletedProcess, match: str) -> None:
+    assert proc.returncode == 2, f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert match.lower() in lines[0].lower(), proc.stderr
+
+
+def volume() -> np.ndarray:
+    vol = np.random.default_rng(7).integers(0, 1000, SHAPE).astype(np.uint16)
+    vol[:16, :32, :32] = 0  # whole blocks equal to the fill value: never stored
+    return vol
+
+
+def files(root: Path) -> dict[str, str]:
+    """Every stored object under ``root`` with the digest of its bytes."""
+    return {
+        str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def block_stamps(root: Path) -> dict[str, tuple[int, int]]:
+    """(inode, mtime) of every stored chunk/shard that decodes: a rewritten object
+    changes them. A block torn by the crash (zarr-python's ``zarrs`` pipeline writes
+    files in place) does not decode and must be rewritten."""
+    stamps = {}
+    group = uz.open_group(root, "r")
+    for name, arr in group.arrays():
+        prefix = "c/" if arr.zarr_version == 3 else ""
+        for b in arr.stored_blocks():
+            try:
+                arr[tuple(slice(i * w, (i + 1) * w) for i, w in zip(b, arr.write_block))]
+            except uz.CorruptDataError:
+                continue
+            p = root / name / (prefix + "/".join(map(str, b)))
+            stamps[str(p.relative_to(root))] = (p.stat().st_ino, p.stat().st_mtime_ns)
+    return stamps
+
+
+def claims_complete(root: Path) -> bool:
+    """Whether the root metadata holds OME multiscales (the completeness claim)."""
+    for name in ("zarr.json", ".zattrs"):
+        if (root / name).exists():
+            text = (root / name).read_text()
+            if "multiscales" in text:
+                return True
+    return False
+
+
+def assert_same(out: Path, ref: Path, *, bytes_equal: bool) -> None:
+    """Same levels, data, array metadata and OME metadata (and stored objects)."""
+    a, b = uz.open_group(out, "r"), uz.open_group(ref, "r")
+    assert a.keys() == b.keys()
+    assert a.attrs.asdict() == b.attrs.asdict()
+    for name in b:
+        np.testing.assert_array_equal(a[name][...], b[name][...], err_msg=name)
+        assert a[name].metadata == b[name].metadata, name
+    fa, fb = files(out), files(ref)
+    assert fa.keys() == fb.keys()
+    if bytes_equal:
+        assert fa == fb
+
+
+@pytest.fixture(scope="module")
+def npy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("resume") / "vol.npy"
+    np.save(path, volume())
+    return path
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_sigkill_then_resume_matches_uninterrupted(
+    npy: Path, tmp_path: Path, driver: str, layout: str
+) -> None:
+    opts = [*LAYOUTS[layout], "--driver", driver, "--max-memory", "1M", "--quiet"]
+    ref = tmp_path / "ref.zarr"
+    proc = ok(convert(npy, ref, *opts))
+    writes = int(proc.stderr.split("WRITES")[-1])
+    assert writes > 8
+    # zarr-python orders a shard's inner chunks as their encoding finishes: two
+    # uninterrupted runs already differ in bytes there, not in data.
+    bytes_equal = not (driver == "zarr-python" and layout == "v3-sharded")
+    # Before any data, early in level 0, midway (level 0 tail / level 2), among the
+    # last writes (the top pyramid levels), and just before the OME metadata.
+    for kill_at in (1, 3, writes // 2, writes - 1, -1):
+        out = tmp_path / f"out{kill_at}.zarr"
+        crashed = convert(npy, out, *opts, kill_at=kill_at)
+        assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+        assert not claims_complete(out), kill_at
+        kept = block_stamps(out)
+        ok(convert(npy, out, *opts, "--resume"))
+        # The blocks the crashed run finished were not written again.
+        after = block_stamps(out)
+        assert {k: after.get(k) for k in kept} == kept, kill_at
+        assert_same(out, ref, bytes_equal=bytes_equal)
+        shutil.rmtree(out)
+
+
+def test_resume_twice_and_on_complete_output_is_a_noop(npy: Path, tmp_path: Path) -> None:
+    opts = [*LAYOUTS["v3-sharded"], "--quiet"]
+    ref = tmp_path / "ref.zarr"
+    ok(convert(npy, ref, *opts))
+    out = tmp_path / "out.zarr"
+    assert convert(npy, out, *opts, kill_at=5).returncode == -signal.SIGKILL
+    # Killed again while resuming: resuming still converges.
+    assert convert(npy, out, *opts, "--resume", kill_at=2).returncode == -signal.SIGKILL
+    ok(convert(npy, out, *opts, "--resume"))
+    assert_same(out, ref, bytes_equal=False)
+    before, stamps = files(out), block_stamps(out)
+    ok(convert(npy, out, *opts, "--resume"))
+    # Only the all-fill tiles (never stored) are computed again; no block is rewritten.
+    assert block_stamps(out) == stamps
+    assert files(out) == before
+
+
+def test_resume_of_missing_output_converts_afresh(npy: Path, tmp_path: Path) -> None:
+    ref, out = tmp_path / "ref.zarr", tmp_path / "out.zarr"
+    ok(convert(npy, ref, "--quiet"))
+    ok(convert(npy, out, "--quiet", "--resume"))
+    assert_same(out, ref, bytes_equal=False)
+
+
+def test_resume_refuses_other_layout(npy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.zarr"
+    assert convert(npy, out, "--chunk", "16", kill_at=3).returncode == -signal.SIGKILL
+    user_error(convert(npy, out, "--chunk", "32", "--resume"), "layout")
+    user_error(convert(npy, out, "--chunk", "16", "--zarr-version", "2", "--resume"), "v2")
+    user_error(convert(npy, out, "--chunk", "16", "--compressor", "zstd", "--resume"), "layout")
+    user_error(convert(npy, out, "--resume", "--overwrite"), "exclude")
+    assert not claims_complete(out)
+
+
+# -- the API --------------------------------------------------------------------------------
+@pytest.mark.parametrize("driver", DRIVERS)
+@pytest.mark.parametrize("version,shards,sep", [(2, None, "."), (3, (16, 32, 32), "/"), (3, None, ".")])
+def test_generate_pyramid_resume_rewrites_only_missing_blocks(
+    tmp_path: Path, driver: str, version: int, shards: tuple | None, sep: str
+) -> None:
+    vol = volume()
+    ref = uz.open_group(tmp_path / "ref", "w", driver=driver, zarr_version=version)
+    ref.create_array("0", vol.shape, vol.dtype, chunks=(8, 16, 16), shards=shards,
+                     dimension_separator=sep)
+    shapes = uz.generate_pyramid(ref, source=vol, write_base=True, max_memory=2**20, workers=3)
+    assert len(shapes) > 2
+    shutil.copytree(tmp_path / "ref", tmp_path / "out")
+    out = uz.open_group(tmp_path / "out", "r+", driver=driver)
+    stored = {name: out[name].stored_blocks() for name in out}
+    # Drop every other stored block of every level (as a crash would leave them), and
+    # tear the last one (an edge block: the engine merges into it when rewriting) as an
+    # in-place writer killed mid-write would.
+    removed = 0
+    for name, blocks in stored.items():
+        arr = out[name]
+        order = sorted(blocks)
+        for i, b in enumerate(order):
+            key = sep.join(map(str, b))
+            path = tmp_path / "out" / name / (f"c{sep}{key}" if version == 3 else key)
+            if i % 2:
+                path.unlink()
+                removed += 1
+            elif i == len(order) - 1 and i:
+                path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        assert arr.stored_blocks() == {b for i, b in enumerate(order) if not i % 2}
+    assert removed > 4
+    uz.generate_pyramid(out, source=vol, write_base=True, max_memory=2**20, workers=3,
+                        resume=True)
+    for name in ref:
+        np.testing.assert_array_equal(out[name][...], ref[name][...])
+        assert out[name].stored_blocks() == stored[name]
+    # Without source: level 0 is complete, the upper levels are rebuilt from it.
+    shutil.rmtree(tmp_path / "out" / "2")
+    uz.generate_pyramid(out, max_memory=2**20, resume=True)
+    np.testing.assert_array_equal(out["2"][...], ref["2"][...])
+
+
+def test_stored_blocks_of_0d_and_empty_arrays(tmp_path: Path) -> None:
+    g = uz.open_group(tmp_path / "g", "w")
+    a = g.create_array("a", (), "u1")
+    assert a.stored_blocks() == set()
+    a[...] = 3
+    assert a.stored_blocks() == {()}
+    b = g.create_array("b", (10, 12), "u1", chunks=(4, 4))
+    assert b.stored_blocks() == set()
+    b[4:8, 8:12] = 1
+    assert b.stored_blocks() == {(1, 2)}
+    assert json.loads((tmp_path / "g" / "b" / "zarr.json").read_text())["shape"] == [10, 12]
+
+
+def test_nifti_input_resumes_with_its_header(tmp_path: Path) -> None:
+    nib = pytest.importorskip("nibabel")
+    data = volume().transpose(2, 1, 0)  # NIfTI (x, y, z)
+    img = nib.Nifti1Image(data, np.diag([0.5, 0.6, 0.7, 1.0]))
+    src = tmp_path / "vol.nii.gz"
+    nib.save(img, src)
+    opts = [*LAYOUTS["v3-sharded"], "--driver", "tensorstore", "--max-memory", "1M", "--quiet"]
+    ref, out = tmp_path / "ref.zarr", tmp_path / "out.zarr"
+    ok(convert(src, ref, *opts))
+    assert convert(src, out, *opts, kill_at=4).returncode == -signal.SIGKILL
+    assert not claims_complete(out)
+    ok(convert(src, out, *opts, "--resume"))
+    assert_same(out, ref, bytes_equal=True)
