@@ -394,14 +394,22 @@ def read_multiscale(group: ZarrGroup) -> tuple[str, dict[str, Any]]:
     MetadataError
         The group has no OME-NGFF multiscales metadata.
     """
-    attrs = group.attrs.asdict()
+    found = find_multiscale(group.attrs.asdict())
+    if found is None:
+        raise MetadataError(f"{group.url} has no OME-NGFF multiscales metadata")
+    return found
+
+
+def find_multiscale(attrs: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The NGFF version and first multiscale object in a group's attributes: 0.4
+    (``attrs["multiscales"]``) or 0.5 (``attrs["ome"]["multiscales"]``); ``None`` if absent."""
     ome = attrs.get("ome")
     if isinstance(ome, Mapping) and ome.get("multiscales"):
         return str(ome.get("version", "0.5")), dict(ome["multiscales"][0])
     ms = attrs.get("multiscales")
     if isinstance(ms, list) and ms and isinstance(ms[0], Mapping):
         return str(ms[0].get("version", "0.4")), dict(ms[0])
-    raise MetadataError(f"{group.url} has no OME-NGFF multiscales metadata")
+    return None
 
 
 def _zarr_python_group(group: ZarrGroup) -> Any:

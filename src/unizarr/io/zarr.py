@@ -14,6 +14,7 @@ from typing import Any
 
 from ..core import ZarrArray, ZarrGroup, ZarrNode
 from ..nifti import read_nifti_header
+from ..ome import find_multiscale
 from .volume import CANONICAL_AXES, SPATIAL_AXES, Volume, default_axes, normalize_unit
 
 #: Files that mark a local directory as a Zarr node.
@@ -60,13 +61,7 @@ def ome_multiscales(attrs: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | No
     Handles 0.4 (``attrs["multiscales"]``) and 0.5 (``attrs["ome"]["multiscales"]``).
     Returns ``None`` when there is none.
     """
-    ome = attrs.get("ome")
-    if isinstance(ome, Mapping) and ome.get("multiscales"):
-        return str(ome.get("version", "0.5")), dict(ome["multiscales"][0])
-    ms = attrs.get("multiscales")
-    if isinstance(ms, list) and ms and isinstance(ms[0], Mapping):
-        return str(ms[0].get("version", "0.4")), dict(ms[0])
-    return None
+    return find_multiscale(attrs)
 
 
 def _scale_of(transforms: Any, ndim: int) -> list[float]:
