@@ -47,6 +47,7 @@ from rich.text import Text
 import unizarr as uz
 
 from .errors import UnizarrError
+from .layout import parse_json_object as _json_object
 from .io import normalize_unit, open_input
 from .io.blockwise import copy_blocks
 from .io.preview import render_preview
@@ -218,15 +219,8 @@ def parse_bytes(text: str | None) -> int | None:
 
 
 def parse_json_object(text: str | None, option: str) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{option} is not valid JSON ({exc.msg}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{option} must be a JSON object, got {text!r}")
-    return value
+    """An option's JSON object (``None`` when the option was not given)."""
+    return None if text is None else _json_object(text, option)
 
 
 def make_config(layout: Layout, *, levels: int = -1, overwrite: bool = False) -> uz.ZarrConfig:

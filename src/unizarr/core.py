@@ -659,17 +659,8 @@ class ZarrGroup(ZarrNode):
         if self._zarr_version == 2 and spec.shards is not None:
             spec = replace(spec, shards=None)
         dst = self.create_array(
-            name,
-            spec.shape,
-            spec.dtype,
-            chunks=spec.chunks,
-            shards=spec.shards,
-            compressor=spec.compressor,
-            fill_value=spec.fill_value,
-            order=spec.order,
-            dimension_separator=spec.dimension_separator,
-            attributes=src.attrs.asdict(),
-            overwrite=True,
+            name, spec.shape, spec.dtype, attributes=src.attrs.asdict(), overwrite=True,
+            **_layout_kwargs(spec),
         )
         copy_data(src, dst)
         return dst
@@ -839,17 +830,7 @@ class ZarrGroup(ZarrNode):
         if not isinstance(base, ZarrArray):
             raise KeyError(f"group {self.url} has no base array '0'")
         spec = base.spec
-        opts: dict[str, Any] = dict(
-            dtype=spec.dtype,
-            chunks=spec.chunks,
-            shards=spec.shards,
-            compressor=spec.compressor,
-            fill_value=spec.fill_value,
-            order=spec.order,
-            dimension_separator=spec.dimension_separator,
-            dimension_names=spec.dimension_names,
-            overwrite=True,
-        )
+        opts: dict[str, Any] = dict(dtype=spec.dtype, overwrite=True, **_layout_kwargs(spec))
         opts.update(kwargs)
         dtype = opts.pop("dtype")
         return self.create_array(name, shape, dtype, data=data, **opts)
@@ -904,6 +885,19 @@ class ZarrGroup(ZarrNode):
         from .nifti import write_nifti_header
 
         return write_nifti_header(self, header)
+
+
+def _layout_kwargs(spec: ArraySpec) -> dict[str, Any]:
+    """``create_array`` keywords that reproduce a spec's stored layout."""
+    return dict(
+        chunks=spec.chunks,
+        shards=spec.shards,
+        compressor=spec.compressor,
+        fill_value=spec.fill_value,
+        order=spec.order,
+        dimension_separator=spec.dimension_separator,
+        dimension_names=spec.dimension_names,
+    )
 
 
 # -- data movement -----------------------------------------------------------------------

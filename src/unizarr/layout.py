@@ -124,18 +124,29 @@ class CodecSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
-def parse_compressor_opt(value: Any) -> dict[str, Any]:
-    """Accept compressor options as a dict, JSON text or ``None``."""
+def parse_json_object(value: Any, what: str) -> dict[str, Any]:
+    """A JSON object given as a dict, JSON text, ``""`` or ``None`` (empty), as a dict.
+
+    Raises
+    ------
+    ValueError
+        Not valid JSON, or not an object; the message names ``what``.
+    """
     if value is None or value == "":
         return {}
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"compressor_opt is not valid JSON: {value!r}") from exc
+            raise ValueError(f"{what} is not valid JSON ({exc.msg}): {value!r}") from None
     if not isinstance(value, Mapping):
-        raise ValueError(f"compressor_opt must be a dict or JSON object, got {value!r}")
+        raise ValueError(f"{what} must be a dict or JSON object, got {value!r}")
     return dict(value)
+
+
+def parse_compressor_opt(value: Any) -> dict[str, Any]:
+    """Accept compressor options as a dict, JSON text or ``None``."""
+    return parse_json_object(value, "compressor_opt")
 
 
 def _blosc_shuffle(value: Any, itemsize: int | None) -> str:

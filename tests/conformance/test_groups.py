@@ -245,3 +245,5 @@ def test_dimension_names(env):
         assert zarr.open_array(b.url, mode="r").metadata.dimension_names == ("y", "x")
     with pytest.raises(uz.ReadOnlyError):
         again.set_dimension_names(["a", "b"])
+    g["copy"] = b  # copies keep the layout, dimension names included
+    assert g["copy"].dimension_names == again.dimension_names

@@ -27,7 +27,7 @@ import tensorstore as ts
 
 from .. import metadata as md
 from ..core import NodeRef, ZarrArray, ZarrGroup
-from ..errors import ForkedProcessError, translate_engine_error
+from ..errors import ForkedProcessError, MetadataError, translate_engine_error
 from ..kvstore import KVStore
 from ..paths import Location, join_key, parse_url
 from ..storage import tensorstore_kvstore
@@ -415,13 +415,30 @@ class ZarrTSArray(ZarrArray):
 
     def _read(self, region: tuple[slice, ...]) -> np.ndarray:
         _check_not_forked()
-        out = _wait(self._native[region].read(order="C"))
+        out = self._retry_on_metadata_change(lambda: self._native[region].read(order="C"))
         # (np.ascontiguousarray would turn a 0-d result into 1-d.)
         return np.asarray(out, dtype=self.dtype, order="C")
 
     def _write(self, region: tuple[slice, ...], value: np.ndarray) -> None:
         _check_not_forked()
-        _wait(self._native[region].write(value))
+        self._retry_on_metadata_change(lambda: self._native[region].write(value))
+
+    def _retry_on_metadata_change(self, op: Any) -> Any:
+        """Run ``op`` (returning a future); if TensorStore refuses because the stored
+        metadata changed compatibly (e.g. ``dimension_names`` set through another handle,
+        which zarr-python accepts silently), reopen once and retry."""
+        try:
+            return _wait(op())
+        except ValueError as exc:
+            if not str(exc).startswith("FAILED_PRECONDITION") or "metadata" not in str(exc):
+                raise
+            native = self._open_native()
+            if tuple(native.shape) != self.shape or native.dtype.numpy_dtype != self.dtype:
+                raise MetadataError(
+                    f"{self.url} was replaced by an array of another shape or dtype; reopen it"
+                ) from exc
+            self._native = native
+            return _wait(op())
 
 
 class ZarrTSGroup(ZarrGroup):
