@@ -254,26 +254,30 @@ class ZarrPythonArray(ZarrArray):
 
     def _write(self, region: tuple[slice, ...], value: np.ndarray) -> None:
         native = self._native
-        if _every_chunk_holds_data(region, value, self.chunks, self.write_block, self.shape,
-                                   native.fill_value):
-            # zarr-python compares every chunk with the fill value (to skip storing empty
-            # ones) on its event-loop thread, one chunk after another: a third of the
-            # time of a pyramid build. Here a whole-block write whose chunks all differ
-            # from the fill value in their first element stores every chunk anyway.
-            native = self._dense
-            blocks = list(_split(region, self.write_block))
-            # One contiguous block per call, copied here: zarr-python would otherwise
-            # copy each chunk out of ``value`` on its event-loop thread, one at a time.
-            if len(blocks) == 1:
-                native[region] = _c_order(value)
-                return
-
-            def one(sub: tuple[slice, ...], local: tuple[slice, ...]) -> None:
-                native[sub] = _c_order(value[local])
-
-            list(_pool().map(lambda b: one(*b), blocks))
+        if not _every_chunk_holds_data(
+            region, value, self.chunks, self.write_block, self.shape, native.fill_value
+        ):
+            native[region] = value
             return
-        native[region] = value
+        # zarr-python compares every chunk with the fill value (to skip storing empty
+        # ones) on its event-loop thread, one chunk after another: a third of the time
+        # of a pyramid build. A whole-block write whose chunks all differ from the fill
+        # value in their first voxel stores every chunk anyway, so skip the check.
+        dense = self._dense
+        # Unsharded, each call gets one C-contiguous chunk, copied in the caller's
+        # threads: zarr-python would otherwise copy it out of ``value`` on its event-loop
+        # thread, one chunk at a time. Sharded, zarr-python's sharding codec copies the
+        # inner chunks out anyway; a contiguous copy of the shard would only add memory.
+        copy = _c_order if self.chunks == self.write_block else (lambda x: x)
+        blocks = list(_split(region, self.write_block))
+        if len(blocks) == 1:
+            dense[region] = copy(value)
+            return
+
+        def one(sub: tuple[slice, ...], local: tuple[slice, ...]) -> None:
+            dense[sub] = copy(value[local])
+
+        list(_pool().map(lambda b: one(*b), blocks))
 
     @functools.cached_property
     def _dense(self) -> zarr.Array:
