@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -112,27 +113,38 @@ def _mib(n: int) -> str:
     return f"{n / MiB:8.0f}" if n else f"{'':>8}"
 
 
+def _table(title: str, head: str, rows: list[Row], line: Callable[[Row], list[str]]) -> str:
+    """A fixed-width table: ``line(row)`` gives the lines of an ok row; failed rows get
+    their status and reason."""
+    lines = [title, head, "-" * len(head)]
+    for r in rows:
+        if r.ok:
+            lines.extend(line(r))
+        else:
+            lines.append(f"{r.contender:<20} {r.layout:<6} {r.status}: {r.reason}")
+    return "\n".join(lines)
+
+
 def format_writes(rows: list[Row], title: str) -> str:
     """Fixed-width table of the write rows of one workload."""
     head = (
         f"{'contender':<20} {'layout':<6} {'min s':>7} {'median s':>8} {'MB/s':>7} {'L0 med s':>8} "
         f"{'RSS MiB':>8} {'anon MiB':>8} {'anon+MiB':>8} {'stored MiB':>10} {'other%':>6}"
     )
-    lines = [title, head, "-" * len(head)]
-    for r in rows:
-        if not r.ok:
-            lines.append(f"{r.contender:<20} {r.layout:<6} {r.status}: {r.reason}")
-            continue
+
+    def line(r: Row) -> list[str]:
         l0 = r.stat("median", "level0")
         l0s = f"{'':>8}" if math.isnan(l0) else f"{l0:8.3f}"
-        lines.append(
-            f"{r.contender:<20} {r.layout:<6} {r.min:7.3f} {r.median:8.3f} {r.mbps:7.0f} "
-            f"{l0s} {_mib(r.peak_rss)} {_mib(r.peak_anon)} {_mib(r.anon_delta)} {r.stored_bytes / MiB:10.1f} "
-            f"{r.foreign_load:6.0%}"
-        )
+        out = [
+            (f"{r.contender:<20} {r.layout:<6} {r.min:7.3f} {r.median:8.3f} {r.mbps:7.0f} "
+            f"{l0s} {_mib(r.peak_rss)} {_mib(r.peak_anon)} {_mib(r.anon_delta)} "
+            f"{r.stored_bytes / MiB:10.1f} {r.foreign_load:6.0%}")
+        ]
         if r.reason:
-            lines.append(f"{'':<20} {'':<6} note: {r.reason}")
-    return "\n".join(lines)
+            out.append(f"{'':<20} {'':<6} note: {r.reason}")
+        return out
+
+    return _table(title, head, rows, line)
 
 
 def format_reads(rows: list[Row], title: str) -> str:
@@ -141,17 +153,15 @@ def format_reads(rows: list[Row], title: str) -> str:
         f"{'contender':<20} {'layout':<6} {'reads':>6} {'min s':>7} {'median s':>8} {'reads/s':>8} "
         f"{'RSS MiB':>8} {'other%':>6}"
     )
-    lines = [title, head, "-" * len(head)]
-    for r in rows:
-        if not r.ok:
-            lines.append(f"{r.contender:<20} {r.layout:<6} {r.status}: {r.reason}")
-            continue
+
+    def line(r: Row) -> list[str]:
         reads = round(r.reads_per_s * r.median)
-        lines.append(
-            f"{r.contender:<20} {r.layout:<6} {reads:6d} {r.min:7.3f} {r.median:8.3f} {r.reads_per_s:8.0f} "
-            f"{_mib(r.peak_rss)} {r.foreign_load:6.0%}"
-        )
-    return "\n".join(lines)
+        return [
+            (f"{r.contender:<20} {r.layout:<6} {reads:6d} {r.min:7.3f} {r.median:8.3f} "
+            f"{r.reads_per_s:8.0f} {_mib(r.peak_rss)} {r.foreign_load:6.0%}")
+        ]
+
+    return _table(title, head, rows, line)
 
 
 @dataclass
