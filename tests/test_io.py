@@ -17,11 +17,12 @@ import tifffile
 
 import unizarr as uz
 from unizarr.io import detect_format, open_input
-from unizarr.io.tree_copy import plan_copy
-from unizarr.io.report import describe, nifti_findings, validate_store
 from unizarr.io.preview import render_preview
+from unizarr.io.report import describe, nifti_findings, validate_store
+from unizarr.io.tree_copy import plan_copy
 from unizarr.io.volume import Volume, aligned_chunks, default_axes, normalize_unit
-from unizarr.io.zarr import ome_attrs_for, ome_multiscales, read_zarr
+from unizarr.io.zarr import ome_attrs_for, read_zarr
+from unizarr.ome import find_multiscale
 
 NIBABEL_DATA = Path(nib.__file__).parent / "tests" / "data"
 SHAPE = (40, 50, 60)  # (z, y, x)
@@ -293,7 +294,7 @@ def test_ome_attrs_round_trip_between_versions() -> None:
     attrs05 = ome_attrs_for(attrs04, "0.5")
     assert attrs05 == {"ome": {"version": "0.5", "multiscales": [{"axes": [], "datasets": []}],
                                "omero": {"x": 1}}, "other": 2}
-    assert ome_multiscales(attrs05)[0] == "0.5"
+    assert find_multiscale(attrs05)[0] == "0.5"
     assert ome_attrs_for(attrs05, "0.4") == attrs04
     assert ome_attrs_for({"a": 1}, "0.4") == {"a": 1}
 

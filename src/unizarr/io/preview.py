@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from ..core import ZarrArray, ZarrGroup, ZarrNode
+from ..ome import find_multiscale
 from .volume import SPATIAL_AXES, default_axes
-from .zarr import ome_axes, ome_level_scales, ome_multiscales
+from .zarr import ome_axes, ome_level_scales
 
 
 def _level(node: ZarrNode, level: int) -> tuple[ZarrArray, tuple[str, ...], list[float]]:
@@ -30,7 +31,7 @@ def _level(node: ZarrNode, level: int) -> tuple[ZarrArray, tuple[str, ...], list
         return node, default_axes(node.ndim), [1.0] * node.ndim
     if not isinstance(node, ZarrGroup):  # pragma: no cover - a node is one or the other
         raise TypeError(f"not a Zarr node: {node!r}")
-    found = ome_multiscales(node.attrs.asdict())
+    found = find_multiscale(node.attrs.asdict())
     if found is not None:
         datasets = found[1].get("datasets") or []
         if not 0 <= level < len(datasets):

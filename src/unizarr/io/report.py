@@ -16,8 +16,8 @@ import numpy as np
 from ..core import ZarrArray, ZarrGroup, ZarrNode
 from ..errors import MetadataError
 from ..nifti import read_nifti_header
-from ..ome import validate_ome
-from .zarr import ome_level_scales, ome_multiscales
+from ..ome import find_multiscale, validate_ome
+from .zarr import ome_level_scales
 
 #: NIfTI axis order (x, y, z, t, c) -> Zarr order, as nifti-zarr stores it.
 _NIFTI_PERM = {3: (2, 1, 0), 4: (3, 2, 1, 0), 5: (3, 4, 2, 1, 0)}
@@ -90,7 +90,7 @@ def nifti_summary(group: ZarrGroup) -> dict[str, Any]:
 
 def ome_summary(group: ZarrGroup) -> dict[str, Any] | None:
     """The group's OME-NGFF multiscales: version, axes, and each level's shape/scale."""
-    found = ome_multiscales(group.attrs.asdict())
+    found = find_multiscale(group.attrs.asdict())
     if found is None:
         return None
     version, ms = found
@@ -283,7 +283,7 @@ def nifti_findings(group: ZarrGroup) -> list[dict[str, str]]:
         return [_finding("error", check, f"header cannot be read: {summary['error']}")]
     out = [_finding("ok", check, f"NIfTI-{summary['version']} header readable "
                                  f"({_shape(summary['dim'])}, {summary['datatype']})")]
-    found = ome_multiscales(group.attrs.asdict())
+    found = find_multiscale(group.attrs.asdict())
     base_path = str(found[1]["datasets"][0]["path"]) if found and found[1].get("datasets") else "0"
     base = group.get(base_path)
     if not isinstance(base, ZarrArray):
@@ -317,7 +317,7 @@ def nifti_findings(group: ZarrGroup) -> list[dict[str, str]]:
 def ome_findings(group: ZarrGroup) -> list[dict[str, str]]:
     """OME-NGFF checks through :func:`unizarr.validate_ome` (ome-zarr-models)."""
     check = "OME-NGFF"
-    found = ome_multiscales(group.attrs.asdict())
+    found = find_multiscale(group.attrs.asdict())
     if found is None:
         return [_finding("error", check, "no multiscales metadata (not an OME-Zarr image)")]
     try:

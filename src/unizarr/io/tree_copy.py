@@ -14,8 +14,8 @@ from typing import Any
 
 from .. import layout
 from ..core import ZarrArray, ZarrGroup, ZarrNode
-from ..ome import set_dimension_names
-from .zarr import ome_attrs_for, ome_multiscales
+from ..ome import find_multiscale, set_dimension_names
+from .zarr import ome_attrs_for
 
 #: Layout keywords of ``create_array`` set from the command line's options.
 _OPTION_KWARGS = {
@@ -125,7 +125,7 @@ def _dimension_names(plan: CopyPlan, item: ArrayCopy) -> list[str] | None:
         return [str(n) for n in item.source.spec.dimension_names]
     parent, _, leaf = item.name.rpartition("/")
     group = dict(plan.groups).get(parent)
-    found = ome_multiscales(group.attrs.asdict()) if group is not None else None
+    found = find_multiscale(group.attrs.asdict()) if group is not None else None
     if found is None:
         return None
     version, ms = found
@@ -186,7 +186,7 @@ def copy_tree(
     # interrupted copy has data but no OME metadata claiming a complete image.
     for name, src in sorted(plan.groups, key=lambda g: -g[0].count("/") - bool(g[0])):
         attrs = src.attrs.asdict()
-        found = ome_multiscales(attrs)
+        found = find_multiscale(attrs)
         version = ome_version
         if version is None and found is not None and found[0] == "0.5" and plan.zarr_version == 2:
             version = "0.4"

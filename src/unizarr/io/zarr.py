@@ -55,15 +55,6 @@ def open_zarr(
 
 
 # -- OME-NGFF ----------------------------------------------------------------------------
-def ome_multiscales(attrs: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """The first multiscales entry of a group's attributes and its NGFF version.
-
-    Handles 0.4 (``attrs["multiscales"]``) and 0.5 (``attrs["ome"]["multiscales"]``).
-    Returns ``None`` when there is none.
-    """
-    return find_multiscale(attrs)
-
-
 def _scale_of(transforms: Any, ndim: int) -> list[float]:
     for t in transforms or ():
         if isinstance(t, Mapping) and t.get("type") == "scale" and "scale" in t:
@@ -117,7 +108,7 @@ def ome_attrs_for(attrs: Mapping[str, Any], ome_version: str) -> dict[str, Any]:
     ``version``. Attributes without OME metadata are returned unchanged.
     """
     attrs = dict(attrs)
-    found = ome_multiscales(attrs)
+    found = find_multiscale(attrs)
     if found is None or found[0] == ome_version:
         return attrs
     if ome_version == "0.4":
@@ -165,7 +156,7 @@ def read_zarr(
     if not isinstance(node, ZarrGroup):  # pragma: no cover - a node is one or the other
         raise ValueError(f"{url} is neither a Zarr group nor an array")
     group = node
-    found = ome_multiscales(group.attrs.asdict())
+    found = find_multiscale(group.attrs.asdict())
     header = None
     if "nifti" in group.keys():
         header = read_nifti_header(group)
