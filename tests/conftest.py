@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from tests.helpers import snapshot  # noqa: F401  (re-exported for tests)
 
 import pytest
@@ -13,6 +16,20 @@ pytest_plugins = ["tests.remote_fixtures"]
 
 DRIVERS = uz.drivers()
 VERSIONS = (2, 3)
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """A real ``dask.distributed`` cluster of 2 worker processes x 1 thread (one per
+    test module), its client the default one while the module runs."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        silence_logs=50,
+    )
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
 
 
 @pytest.fixture(params=DRIVERS)

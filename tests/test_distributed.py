@@ -8,18 +8,7 @@ import pytest
 
 import unizarr as uz
 
-distributed = pytest.importorskip("distributed")
-
-
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-        silence_logs=50,
-    )
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
+pytest.importorskip("distributed")  # the ``client`` fixture (conftest) needs it
 
 
 def test_dask_data_written_by_worker_processes(client, driver, zarr_version, tmp_path):

@@ -54,6 +54,7 @@ from .io.preview import render_preview
 from .io.report import describe, render_tree, validate_store
 from .io.tree_copy import copy_tree, plan_copy
 from .io.volume import Volume, aligned_chunks
+from .io.worker_input import InputRef, input_on_workers
 from .io.zarr import is_zarr_dir, open_zarr
 from .layout import resolve_array_spec
 from .ome import SPACE_UNITS
@@ -458,6 +459,8 @@ def convert_volume(
     reporter: Reporter,
     storage_options: dict[str, Any] | None = None,
     resume: bool = False,
+    client: Any = None,
+    input_ref: InputRef | None = None,
 ) -> ConvertResult:
     """Write ``vol`` (a :class:`unizarr.io.Volume`) as an OME-Zarr at ``output``.
 
@@ -468,6 +471,10 @@ def convert_volume(
     With ``resume``, an existing ``output`` left by an interrupted conversion of the
     same input with the same options is finished: only the blocks it does not hold
     yet are written (see ``docs/resume.md``). A missing output is converted afresh.
+
+    With a ``dask.distributed`` ``client``, the workers read the input (reopened from
+    ``input_ref``), write level 0 and build the pyramid; this process writes the
+    metadata (NIfTI header first, OME multiscales last, as above).
 
     Raises
     ------
@@ -495,10 +502,11 @@ def convert_volume(
                 method=pyramid.method,
                 no_pyramid_axis=pyramid.no_pyramid_axis,
                 max_memory=max_memory,
-                source=_RegionSource(vol),
+                source=_level0_source(vol, base, max_memory, client, input_ref),
                 write_base=True,
                 progress=lambda done, total: update(completed=done, total=total),
                 resume=resume,
+                client=client if client is not None else False,
             )
         uz.write_ome_metadata(
             root,
@@ -533,6 +541,60 @@ def convert_volume(
         ome_version=ome_version,
         nifti=vol.nifti_header is not None,
     )
+
+
+def _level0_source(
+    vol: Volume, base: uz.ZarrArray, max_memory: int, client: Any, ref: InputRef | None
+) -> Any:
+    """What level 0 is read from: the volume itself, or on a cluster a dask array
+    whose tasks open the input on their worker, in chunks of whole write blocks of
+    about a third of the budget (each worker thread holds the chunk, its cast and its
+    encoded copy)."""
+    if client is None:
+        return _RegionSource(vol)
+    if ref is None:
+        raise TypeError("reading the input on a cluster needs its InputRef")
+    chunks = aligned_chunks(vol.shape, base.write_block, vol.dtype.itemsize, max_memory // 3)
+    return input_on_workers(ref, vol, chunks)
+
+
+@contextmanager
+def scheduler_client(scheduler: str | None) -> Iterator[Any]:
+    """A ``dask.distributed`` client of the running scheduler ``scheduler`` (an address
+    such as ``tcp://host:8786``, or the path of a scheduler file, ``*.json``), closed
+    on exit; ``None`` yields ``None``.
+
+    Raises
+    ------
+    ValueError
+        ``distributed`` is not installed.
+    FileNotFoundError
+        A scheduler file that does not exist.
+    OSError
+        The scheduler cannot be reached.
+    """
+    if scheduler is None:
+        yield None
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError(
+            "--scheduler needs the 'distributed' package (pip install distributed)"
+        ) from None
+    if scheduler.endswith(".json") or os.path.isfile(scheduler):
+        if not os.path.isfile(scheduler):
+            # Client would wait for the file to appear until its timeout.
+            raise FileNotFoundError(f"no scheduler file {scheduler}")
+        kwargs: dict[str, Any] = {"scheduler_file": scheduler}
+    else:
+        kwargs = {"address": scheduler}
+    try:
+        client = Client(**kwargs, timeout=20)
+    except (OSError, TimeoutError) as exc:
+        raise OSError(f"cannot reach the dask scheduler {scheduler}: {_one_line(exc)}") from None
+    with client:
+        yield client
 
 
 def _open_for_resume(
@@ -610,6 +672,7 @@ def convert(
     overwrite: Annotated[bool, Flag] = False,
     resume: Annotated[bool, Flag] = False,
     quiet: Annotated[bool, Flag] = False,
+    scheduler: str | None = None,
 ) -> int:
     """Convert a NIfTI, TIFF, .npy or Zarr image to an OME-Zarr with a pyramid.
 
@@ -644,6 +707,11 @@ def convert(
         layout differs). A missing OUTPUT is converted afresh.
     quiet
         No progress bar and no summary.
+    scheduler
+        Run on a dask.distributed cluster: the address of its scheduler (e.g.
+        tcp://127.0.0.1:8786) or its scheduler file (JSON). The workers read INPUT,
+        write level 0 and build the pyramid (they must see INPUT and OUTPUT at the
+        same paths or URLs); --max-memory is then the budget of each worker thread.
     """
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other")
@@ -659,7 +727,11 @@ def convert(
     options = parse_json_object(storage_options, "--storage-options")
     # --resume accepts an existing output, as --overwrite does, but only a Zarr store.
     check_output(output, overwrite or resume, [input])
-    with open_input(input, driver=cfg.driver, storage_options=options, no_time=cfg.no_time) as vol:
+    ref = InputRef.of(input, driver=cfg.driver, storage_options=options, no_time=cfg.no_time)
+    with (
+        open_input(input, driver=cfg.driver, storage_options=options, no_time=cfg.no_time) as vol,
+        scheduler_client(scheduler) as client,
+    ):
         if scale is not None:
             nspace = len(vol.space_scale)
             if len(scale) not in (1, nspace):
@@ -673,6 +745,7 @@ def convert(
             res = convert_volume(
                 vol, output, cfg, pyramid=pyramid, ome_version=ome, max_memory=budget,
                 reporter=reporter, storage_options=options, resume=resume,
+                client=client, input_ref=ref,
             )
         if not quiet:
             _print_convert_summary(input, vol, res)

@@ -847,7 +847,10 @@ class ZarrGroup(ZarrNode):
     ) -> list[tuple[int, ...]]:
         """Build levels ``"1"``, ``"2"``, ... from ``"0"``; see
         :func:`unizarr.generate_pyramid`. ``mode`` is the method (``"mean"``, ...),
-        ``ndim`` the number of spatial axes. Returns every level's shape, level 0 first."""
+        ``ndim`` the number of spatial axes; the other keywords (``max_memory``,
+        ``source``, ``resume``, ``client``, ...) pass through, so ``client=`` runs
+        the tiles on a ``dask.distributed`` cluster. Returns every level's shape,
+        level 0 first."""
         from .pyramid import generate_pyramid
 
         method = kwargs.pop("method", mode)
