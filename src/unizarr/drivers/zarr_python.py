@@ -26,6 +26,7 @@ from ..kvstore import KVStore
 from ..layout import ArraySpec
 from ..paths import Location, join_key
 from ..storage import check_options, fsspec_target
+from ..threads import shared_pool
 from . import register_driver
 
 #: ``memory://`` stores of this process, shared by every handle (and by both drivers'
@@ -171,11 +172,8 @@ def _c_order(x: np.ndarray) -> np.ndarray:
     return x if x.flags.c_contiguous else x.copy(order="C")
 
 
-@functools.lru_cache(maxsize=1)
 def _pool() -> Any:
-    from concurrent.futures import ThreadPoolExecutor
-
-    return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="unizarr-zarr-write")
+    return shared_pool("zarr-write", os.cpu_count() or 1)
 
 
 def _split(

@@ -1,0 +1,33 @@
+"""Thread pools shared by every call in a process.
+
+A forked child gets copies of the parent's pool objects but none of their threads, so
+work submitted there would never run: the child starts with no pools and makes its own.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+_POOLS: dict[str, ThreadPoolExecutor] = {}
+_LOCK = threading.Lock()
+
+
+def shared_pool(name: str, workers: int) -> ThreadPoolExecutor:
+    """The process's pool called ``name`` (made with ``workers`` threads on first use)."""
+    with _LOCK:
+        pool = _POOLS.get(name)
+        if pool is None:
+            pool = _POOLS[name] = ThreadPoolExecutor(workers, thread_name_prefix=f"unizarr-{name}")
+        return pool
+
+
+def _forget_in_child() -> None:
+    global _LOCK
+    _POOLS.clear()
+    _LOCK = threading.Lock()  # a parent thread may have held it at fork time
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
