@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 import unizarr as uz
+from unizarr.pyramid import RUN_RECORD
 
 DRIVERS = ("zarr-python", "tensorstore")
 LAYOUTS = {
@@ -204,7 +205,15 @@ def test_resume_refuses_other_layout(npy: Path, tmp_path: Path) -> None:
     user_error(convert(npy, out, "--chunk", "16", "--zarr-version", "2", "--resume"), "v2")
     user_error(convert(npy, out, "--chunk", "16", "--compressor", "zstd", "--resume"), "layout")
     user_error(convert(npy, out, "--resume", "--overwrite"), "exclude")
+    # same layout, other pyramid: finishing it would mix two pyramids
+    before = files(out)
+    user_error(convert(npy, out, "--chunk", "16", "--method", "max", "--resume"), "method")
+    user_error(convert(npy, out, "--chunk", "16", "--levels", "1", "--resume"), "shapes")
+    assert files(out) == before
     assert not claims_complete(out)
+    ok(convert(npy, out, "--chunk", "16", "--resume"))
+    assert claims_complete(out)
+    assert not (out / RUN_RECORD).exists()
 
 
 # -- the API --------------------------------------------------------------------------------
@@ -276,3 +285,44 @@ def test_nifti_input_resumes_with_its_header(tmp_path: Path) -> None:
     assert not claims_complete(out)
     ok(convert(src, out, *opts, "--resume"))
     assert_same(out, ref, bytes_equal=True)
+
+
+FAIL_AFTER = [0]
+
+
+def flaky_max(blocks, axis):
+    """``np.max`` that fails once ``FAIL_AFTER`` calls are used up (0: never)."""
+    if FAIL_AFTER[0]:
+        FAIL_AFTER[0] -= 1
+        if not FAIL_AFTER[0]:
+            raise RuntimeError("interrupted")
+    return np.max(blocks, axis=axis)
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_resume_refuses_other_pyramid_options_and_changes_nothing(tmp_path: Path, driver) -> None:
+    x = np.random.default_rng(3).integers(0, 900, (64, 64, 64)).astype(np.uint16)
+    ref = uz.open_group(str(tmp_path / "ref.zarr"), "w", driver=driver)
+    ref.create_array("0", data=x, chunks=(16,))
+    uz.generate_pyramid(ref, method=flaky_max)
+    assert RUN_RECORD not in os.listdir(tmp_path / "ref.zarr")  # removed when done
+    assert RUN_RECORD not in ref.keys()
+
+    g = uz.open_group(str(tmp_path / "g.zarr"), "w", driver=driver)
+    g.create_array("0", data=x, chunks=(16,))
+    FAIL_AFTER[0] = 2
+    with pytest.raises(RuntimeError, match="interrupted"):
+        uz.generate_pyramid(g, method=flaky_max, workers=1)
+    before = files(tmp_path / "g.zarr")
+    assert RUN_RECORD in before
+    with pytest.raises(ValueError, match="method=.*flaky_max.*now 'mean'"):
+        uz.generate_pyramid(g, method="mean", resume=True)
+    with pytest.raises(ValueError, match="shapes="):
+        uz.generate_pyramid(g, levels=1, method=flaky_max, resume=True)
+    with pytest.raises(ValueError, match="axes="):
+        uz.generate_pyramid(g, method=flaky_max, no_pyramid_axis="z", resume=True)
+    assert files(tmp_path / "g.zarr") == before  # refused before any write
+    uz.generate_pyramid(g, method=flaky_max, resume=True)
+    assert RUN_RECORD not in os.listdir(tmp_path / "g.zarr")
+    for level in ref.keys():
+        np.testing.assert_array_equal(g[level][...], ref[level][...])

@@ -21,6 +21,7 @@ How a level is computed (see :func:`generate_pyramid`):
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import threading
@@ -36,6 +37,7 @@ from . import layout
 from .core import ZarrArray, ZarrGroup, copy_data
 from .errors import ReadOnlyError, StoreUnavailableError
 from .layout import ArraySpec
+from .paths import join_key
 from .threads import shared_pool
 
 #: Reduction methods accepted by name.
@@ -891,6 +893,60 @@ def _finished_blocks(target: ZarrArray, workers: int) -> set[tuple[int, ...]]:
         return {b for b, ok in zip(blocks, pool.map(decodes, blocks)) if ok}
 
 
+#: Written in the group when a pyramid build starts and deleted when it ends: what an
+#: interrupted build was asked to do, so that ``resume`` refuses to finish it differently.
+#: (The leading dot keeps it out of the group's members.)
+RUN_RECORD = ".unizarr-pyramid-run.json"
+
+
+def _run_options(
+    shapes: Sequence[tuple[int, ...]], axes: Sequence[int], method: str | Reducer, write_base: bool
+) -> dict[str, Any]:
+    name = method if isinstance(method, str) else (
+        f"{getattr(method, '__module__', '?')}.{getattr(method, '__qualname__', repr(method))}"
+    )
+    return {
+        "shapes": [list(s) for s in shapes],
+        "axes": list(axes),
+        "method": name,
+        "write_base": bool(write_base),
+    }
+
+
+def _start_run(group: ZarrGroup, options: dict[str, Any], resume: bool) -> None:
+    """Record ``options`` as the build in progress; with ``resume``, first check that an
+    interrupted build (if its record is there) had the same ones.
+
+    Raises
+    ------
+    ValueError
+        Resuming a build that was started with other levels, axes, method or
+        ``write_base``: finishing it so would mix two pyramids.
+    """
+    kv, key = group._ref.kv, join_key(group._ref.path, RUN_RECORD)
+    if resume:
+        raw = kv.get(key)
+        try:
+            before = json.loads(raw) if raw is not None else None
+        except ValueError:
+            before = None  # torn or foreign: nothing to compare with
+        if isinstance(before, dict) and before != options:
+            diff = ", ".join(
+                f"{k}={before.get(k)!r} (now {options[k]!r})"
+                for k in options if before.get(k) != options[k]
+            )
+            raise ValueError(
+                f"the interrupted pyramid build in {group.url} was started with {diff}; "
+                "resume it with the same arguments (the same command line), or start over "
+                "without resume"
+            )
+    kv.set(key, json.dumps(options).encode())
+
+
+def _finish_run(group: ZarrGroup) -> None:
+    group._ref.kv.delete_prefix(join_key(group._ref.path, RUN_RECORD))
+
+
 def _copy_missing(source: Any, target: ZarrArray, done: set[tuple[int, ...]], workers: int) -> None:
     """Copy the write blocks of ``target`` not in ``done`` from ``source``."""
     wb = target.write_block
@@ -1058,6 +1114,7 @@ def generate_pyramid(
         raise ValueError("write_base=True needs the level-0 data as source=")
 
     shapes = level_shapes(base.shape, base.chunks, axes, levels)
+    _start_run(group, _run_options(shapes, axes, method, write_base), resume)
     targets = [base]
     for i, s in enumerate(shapes[1:], 1):
         old = group.get(str(i)) if resume else None
@@ -1086,6 +1143,7 @@ def generate_pyramid(
         if level0 is not None and base.size:  # no level to build, but level 0 to store
             run_on_cluster(cluster, [], level0, axes=axes, method=method, dtype=base.dtype,
                            progress=progress)
+        _finish_run(group)
         return shapes
 
     plans = plan_passes(
@@ -1120,11 +1178,12 @@ def generate_pyramid(
     if cluster is not None:
         run_on_cluster(cluster, passes, level0, axes=axes, method=method, dtype=base.dtype,
                        progress=progress)
-        return shapes
-    total = sum(p.count_pieces(axes) for p in passes)
-    runner = _Runner(axes, kernel, base.dtype, workers, progress, total)
-    for p in passes:
-        runner.run(p)
+    else:
+        total = sum(p.count_pieces(axes) for p in passes)
+        runner = _Runner(axes, kernel, base.dtype, workers, progress, total)
+        for p in passes:
+            runner.run(p)
+    _finish_run(group)
     return shapes
 
 
