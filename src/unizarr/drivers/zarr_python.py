@@ -236,16 +236,21 @@ class ZarrPythonArray(ZarrArray):
         self._init_ref(ref, info)
 
     def _open_native(self) -> zarr.Array:
+        return self._open(dense=False)
+
+    def _open(self, *, dense: bool) -> zarr.Array:
         kv: ZarrPythonKV = self._ref.kv  # type: ignore[assignment]
-        # The codec pipeline is chosen when an array is opened: scoping the config to this
-        # call accelerates unizarr's arrays without changing zarr-python for anyone else.
+        # The codec pipeline is chosen when an array is opened (with_config too): scoping
+        # the config to this call accelerates unizarr's arrays without changing
+        # zarr-python for anyone else.
         local = isinstance(kv.store, LocalStore)
         with zarr.config.set(codec_pipeline_config(self._spec) if local else {}):
-            return zarr.open_array(
+            arr = zarr.open_array(
                 store=kv.store_path(self._ref.path),
                 mode="r" if kv.read_only else "r+",
                 zarr_format=self._zarr_version,
             )
+            return arr.with_config({"write_empty_chunks": True}) if dense else arr
 
     def _read(self, region: tuple[slice, ...]) -> np.ndarray:
         return np.asarray(self._native[region])
@@ -280,7 +285,7 @@ class ZarrPythonArray(ZarrArray):
     @functools.cached_property
     def _dense(self) -> zarr.Array:
         """The array, configured not to check chunks for the fill value."""
-        return self._native.with_config({"write_empty_chunks": True})
+        return self._open(dense=True)
 
     def __getattr__(self, name: str) -> Any:
         """Delegate unknown attributes to the wrapped ``zarr.Array`` (seed behaviour)."""
