@@ -616,7 +616,7 @@ def _blocks_of(region: Region, block: Sequence[int]) -> Iterator[tuple[int, ...]
 def _io_pool() -> ThreadPoolExecutor:
     """Threads that write level-0 blocks for the reducing threads (each of which waits
     for its own write, so at most one write per reducing thread is in flight)."""
-    return shared_pool("level0", 4 * _default_workers())
+    return shared_pool("level0", 2 * _default_workers())
 
 
 def _write_missing(
