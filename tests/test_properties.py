@@ -7,7 +7,7 @@ import tempfile
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import unizarr as uz
@@ -97,3 +97,79 @@ def test_attribute_documents_round_trip(doc):
     g = uz.open_group(f"{tmp}/a.zarr", "w")
     g.attrs.update(doc)
     assert json.loads(json.dumps(dict(uz.open_group(f"{tmp}/a.zarr", "r").attrs))) == json.loads(json.dumps(doc))
+
+
+# Names built from the characters that matter: separators, dots, backslash, NUL, drive
+# letters, non-ASCII (multi-byte in UTF-8), and long runs (file-name limits).
+_name_chars = st.sampled_from(list("ab/.\\:\x00 ~é漢🙂-_C"))
+member_names = st.one_of(
+    st.text(_name_chars, max_size=12),
+    st.text(min_size=0, max_size=12),
+    st.builds(lambda c, n, tail: c * n + tail, _name_chars, st.integers(60, 300),
+              st.text(_name_chars, max_size=4)),
+)
+
+
+@pytest.mark.parametrize("driver", ["tensorstore", "zarr-python"])
+def test_created_members_stay_inside_or_are_refused(driver, tmp_path):
+    import os
+
+    root = tmp_path / "g.zarr"
+    g = uz.open_group(str(root), "w", driver=driver)
+    outside_before = sorted(os.listdir(tmp_path))
+
+    @settings(max_examples=120, deadline=None)
+    @given(name=member_names)
+    def check(name):
+        before = sorted(str(p) for p in root.rglob("*"))
+        try:
+            sub = g.require_group(name)
+        except ValueError:
+            # refused: nothing written anywhere
+            event("refused")
+            assert sorted(str(p) for p in root.rglob("*")) == before
+            return
+        real = os.path.realpath(root / validate_member_name(name))
+        assert real.startswith(os.path.realpath(root) + os.sep)
+        assert os.path.isdir(real)
+        assert name.strip("/") in g or validate_member_name(name) in g
+        assert sub.attrs.asdict() == {}
+        event("created")
+
+    check()
+    assert sorted(os.listdir(tmp_path)) == outside_before  # nothing beside the store
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    # mostly plausible values, some hostile ones
+    chunk=st.one_of(st.sampled_from([16, 32, 64, (16,), (32, 16, 8), [64, 64, 64]]),
+                    st.integers(-2, 300), st.lists(st.integers(-1, 80), min_size=1, max_size=4),
+                    st.text(max_size=4), st.none()),
+    shard=st.one_of(st.none(), st.none(), st.just("auto"), st.sampled_from([64, (64,), 128]),
+                    st.integers(-1, 300), st.lists(st.integers(0, 160), min_size=1, max_size=4)),
+    compressor=st.sampled_from(["blosc", "zstd", "gzip", "none", "blosc", "zlib", "lz4", "", 3]),
+    zarr_version=st.sampled_from([3, 2, 3, 4, "3"]),
+    levels=st.one_of(st.integers(-1, 5), st.integers(-3, 8), st.text(max_size=2)),
+)
+def test_config_values_build_or_refuse_clearly(chunk, shard, compressor, zarr_version, levels):
+    """Any combination of config values either creates an array with that layout or is
+    refused with TypeError/ValueError before anything is written."""
+    tmp = tempfile.mkdtemp()
+    out = f"{tmp}/c.zarr"
+    try:
+        cfg = uz.ZarrConfig(chunk=chunk, shard=shard, compressor=compressor,
+                            zarr_version=zarr_version, levels=levels)
+        g = uz.from_config(out, cfg)
+        a = g.create_array("0", (70, 50, 30), "u2", zarr_config=cfg)
+    except (TypeError, ValueError):
+        import os
+
+        assert not os.path.exists(out) or not any(
+            f for _, _, files in os.walk(out) for f in files if not f.startswith(("zarr.json", ".z"))
+        )
+        event("refused")
+        return
+    event("created")
+    a[...] = 7
+    assert (uz.open_array(f"{out}/0", "r")[...] == 7).all()

@@ -84,6 +84,11 @@ def parse_url(url: Any) -> Location:
     return Location("file", os.path.abspath(os.path.expanduser(url)))
 
 
+#: Longest member name segment (bytes of UTF-8): the file-name limit of local file
+#: systems (ext4, XFS, APFS, NTFS in UTF-16 units).
+MAX_SEGMENT_BYTES = 255
+
+
 def validate_member_name(name: Any) -> str:
     """Check a member name and return it normalised (``"a/b/c"``).
 
@@ -96,7 +101,8 @@ def validate_member_name(name: Any) -> str:
     TypeError
         ``name`` is not a string.
     ValueError
-        The name is empty or could leave the group.
+        The name is empty, could leave the group, or has a segment longer than
+        :data:`MAX_SEGMENT_BYTES`.
     """
     if not isinstance(name, str):
         raise TypeError(f"member names are strings, got {type(name).__name__}: {name!r}")
@@ -118,6 +124,14 @@ def validate_member_name(name: Any) -> str:
             )
         if seg in METADATA_KEYS:
             raise ValueError(f"member name {name!r} uses the reserved Zarr key {seg!r}")
+        if len(seg.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
+            # Local file systems refuse longer file names (ENAMETOOLONG): refused on
+            # every store, so a name that works on S3 also works on disk.
+            raise ValueError(
+                f"member name segment {seg[:20]!r}... is {len(seg.encode('utf-8', 'surrogatepass'))} "
+                f"bytes in UTF-8; at most {MAX_SEGMENT_BYTES} are allowed (file systems "
+                "refuse longer names)"
+            )
         if seg.endswith(".__lock"):
             # TensorStore's file kvstore reserves these names for its atomic writes
             # (and refuses them as keys): refused on every driver, so both agree.
