@@ -210,6 +210,11 @@ def test_resume_refuses_other_layout(npy: Path, tmp_path: Path) -> None:
     user_error(convert(npy, out, "--chunk", "16", "--method", "max", "--resume"), "method")
     user_error(convert(npy, out, "--chunk", "16", "--levels", "1", "--resume"), "shapes")
     assert files(out) == before
+    # same shape and options, another input (here: the same file rewritten)
+    other = tmp_path / "other.npy"
+    shutil.copy(npy, other)
+    user_error(convert(other, out, "--chunk", "16", "--resume"), "source=")
+    assert files(out) == before
     assert not claims_complete(out)
     ok(convert(npy, out, "--chunk", "16", "--resume"))
     assert claims_complete(out)

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import stat
 import sys
 import time
 import traceback
@@ -47,7 +48,6 @@ from rich.text import Text
 import unizarr as uz
 
 from .errors import UnizarrError
-from .layout import parse_json_object as _json_object
 from .io import normalize_unit, open_input
 from .io.blockwise import copy_blocks
 from .io.preview import render_preview
@@ -56,6 +56,7 @@ from .io.tree_copy import copy_tree, plan_copy
 from .io.volume import Volume, aligned_chunks
 from .io.worker_input import InputRef, input_on_workers
 from .io.zarr import is_zarr_dir, open_zarr
+from .layout import parse_json_object as _json_object
 from .layout import resolve_array_spec
 from .ome import SPACE_UNITS
 from .pyramid import same_layout
@@ -507,6 +508,7 @@ def convert_volume(
                 progress=lambda done, total: update(completed=done, total=total),
                 resume=resume,
                 client=client if client is not None else False,
+                source_id=_input_fingerprint(input_ref),
             )
         uz.write_ome_metadata(
             root,
@@ -595,6 +597,22 @@ def scheduler_client(scheduler: str | None) -> Iterator[Any]:
         raise OSError(f"cannot reach the dask scheduler {scheduler}: {_one_line(exc)}") from None
     with client:
         yield client
+
+
+def _input_fingerprint(ref: InputRef | None) -> str | None:
+    """Path, size and modification time of a local input file (the path alone for a
+    directory or URL): ``--resume`` refuses to finish a conversion of another input."""
+    if ref is None:
+        return None
+    path = ref.path
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+    except (OSError, ValueError):
+        return path  # a URL
+    if not stat.S_ISREG(st.st_mode):
+        return real
+    return f"{real} ({st.st_size} bytes, modified {st.st_mtime_ns} ns)"
 
 
 def _open_for_resume(

@@ -900,7 +900,11 @@ RUN_RECORD = ".unizarr-pyramid-run.json"
 
 
 def _run_options(
-    shapes: Sequence[tuple[int, ...]], axes: Sequence[int], method: str | Reducer, write_base: bool
+    shapes: Sequence[tuple[int, ...]],
+    axes: Sequence[int],
+    method: str | Reducer,
+    write_base: bool,
+    source_id: str | None,
 ) -> dict[str, Any]:
     name = method if isinstance(method, str) else (
         f"{getattr(method, '__module__', '?')}.{getattr(method, '__qualname__', repr(method))}"
@@ -910,6 +914,7 @@ def _run_options(
         "axes": list(axes),
         "method": name,
         "write_base": bool(write_base),
+        "source": source_id,
     }
 
 
@@ -988,6 +993,7 @@ def generate_pyramid(
     progress: Callable[[int, int], None] | None = None,
     resume: bool = False,
     client: Any = None,
+    source_id: str | None = None,
 ) -> list[tuple[int, ...]]:
     """Build the pyramid levels ``"1"``, ``"2"``, ... of ``group`` from level ``"0"``.
 
@@ -1046,7 +1052,12 @@ def generate_pyramid(
         object, so a stored block that decodes is a finished one (each stored block is
         read back once to catch the torn files of non-atomic writers); blocks equal to
         the fill value are never stored and are simply recomputed. The result is the
-        same as an uninterrupted run's. See ``docs/resume.md``.
+        same as an uninterrupted run's. A build records its level shapes, axes, method,
+        ``write_base`` and ``source_id`` in the group while it runs; resuming one that
+        was started with others is a ``ValueError``. See ``docs/resume.md``.
+    source_id : str, optional
+        What the data comes from (e.g. a file's path, size and modification time), for
+        ``resume`` to refuse finishing a build from another source.
     client : dask.distributed.Client, None or False
         Where the tiles are computed. ``None`` (default): on the active
         ``dask.distributed`` client when there is one (none is started, and
@@ -1114,7 +1125,7 @@ def generate_pyramid(
         raise ValueError("write_base=True needs the level-0 data as source=")
 
     shapes = level_shapes(base.shape, base.chunks, axes, levels)
-    _start_run(group, _run_options(shapes, axes, method, write_base), resume)
+    _start_run(group, _run_options(shapes, axes, method, write_base, source_id), resume)
     targets = [base]
     for i, s in enumerate(shapes[1:], 1):
         old = group.get(str(i)) if resume else None
