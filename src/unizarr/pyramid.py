@@ -594,7 +594,10 @@ def plan_passes(
         extent = tuple(
             min(2 * t, s) if a in axes else t for a, (t, s) in enumerate(zip(tile, src))
         )
-        piece = _fit(units, extent, itemsize, piece_budget)
+        # A piece read from a stored level also holds the chunks decoded into it (and
+        # their encoded bytes) while it is read: half the size for the same memory.
+        from_store = not (first == 1 and base_write_block is not None)
+        piece = _fit(units, extent, itemsize, piece_budget // 2 if from_store else piece_budget)
         tile_bytes = math.prod(tile) * itemsize
         max_tiles = 2 if tile_bytes <= tile_budget else 1
         plans.append((first, depth, tile, piece, max_tiles))
