@@ -10,13 +10,17 @@ import numpy as np
 import pytest
 
 import unizarr as uz
-from unizarr.threads import shared_pool
+from unizarr.threads import shared_pool, shared_semaphore
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="no fork()")
 
 
 def _child_uses_pool(q):
     q.put(shared_pool("test", 2).submit(lambda: 41 + 1).result(timeout=20))
+
+
+def _child_takes_semaphore(q):
+    q.put(shared_semaphore("test-sem", 1).acquire(timeout=10))
 
 
 def _child_builds_pyramid(path, q):
@@ -56,3 +60,13 @@ def test_pyramid_in_a_child_forked_after_the_parent_built_one(tmp_path):
     parent["0"][...] = x
     uz.generate_pyramid(parent, source=x, write_base=True)  # parent's pools now exist
     assert _run_forked(_child_builds_pyramid, str(tmp_path / "child.zarr")) == (16, 16, 16)
+
+
+def test_semaphore_held_by_the_parent_is_free_in_a_forked_child():
+    sem = shared_semaphore("test-sem", 1)
+    assert shared_semaphore("test-sem", 1) is sem
+    assert sem.acquire(timeout=1)  # held by this process while it forks
+    try:
+        assert _run_forked(_child_takes_semaphore) is True
+    finally:
+        sem.release()

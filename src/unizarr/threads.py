@@ -1,7 +1,8 @@
-"""Thread pools shared by every call in a process.
+"""Thread pools and semaphores shared by every call in a process.
 
 A forked child gets copies of the parent's pool objects but none of their threads, so
-work submitted there would never run: the child starts with no pools and makes its own.
+work submitted there would never run, and copies of semaphores that the parent's
+threads may hold: the child starts with none and makes its own.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 _POOLS: dict[str, ThreadPoolExecutor] = {}
+_SEMAPHORES: dict[str, threading.BoundedSemaphore] = {}
 _LOCK = threading.Lock()
 
 
@@ -23,9 +25,19 @@ def shared_pool(name: str, workers: int) -> ThreadPoolExecutor:
         return pool
 
 
+def shared_semaphore(name: str, value: int) -> threading.BoundedSemaphore:
+    """The process's semaphore called ``name`` (made with ``value`` slots on first use)."""
+    with _LOCK:
+        sem = _SEMAPHORES.get(name)
+        if sem is None:
+            sem = _SEMAPHORES[name] = threading.BoundedSemaphore(value)
+        return sem
+
+
 def _forget_in_child() -> None:
     global _LOCK
     _POOLS.clear()
+    _SEMAPHORES.clear()
     _LOCK = threading.Lock()  # a parent thread may have held it at fork time
 
 
