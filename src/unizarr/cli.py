@@ -51,7 +51,7 @@ from .errors import UnizarrError
 from .io import normalize_unit, open_input
 from .io.blockwise import copy_blocks
 from .io.preview import render_preview
-from .io.report import describe, render_tree, validate_store
+from .io.report import describe, human_bytes, render_tree, validate_store
 from .io.tree_copy import copy_tree, plan_copy
 from .io.volume import Volume, aligned_chunks
 from .io.worker_input import InputRef, input_on_workers
@@ -60,6 +60,7 @@ from .layout import parse_json_object as _json_object
 from .layout import resolve_array_spec
 from .ome import SPACE_UNITS
 from .pyramid import same_layout
+from .threads import usable_cpus
 
 #: Exceptions that mean "the user asked for something that cannot be done": reported as
 #: one line with exit code 2. OSError covers FileNotFoundError, FileExistsError,
@@ -154,6 +155,22 @@ class PyramidOptions:
     "Downsampling method (mode/nearest for label images)."
     no_pyramid_axis: Literal["x", "y", "z"] | None = None
     "Spatial axis never downsampled (thick slices)."
+
+
+@Parameter(name="*")
+@dataclass
+class ReadOptions:
+    """How a command that only reads opens its Zarr store."""
+
+    driver: Driver | None = None
+    "Engine used to read. [default: zarr-python]"
+    storage_options: str | None = None
+    "JSON credentials/endpoint for a remote store."
+
+    def open(self, path: str) -> uz.ZarrNode:
+        """``path`` opened read-only (a group, or an array)."""
+        options = parse_json_object(self.storage_options, "--storage-options")
+        return open_zarr(path, "r", driver=self.driver, storage_options=options)
 
 
 # -- small parsers (errors are ValueErrors naming the option) ---------------------------
@@ -272,23 +289,10 @@ def resolve_ome_version(requested: str, zarr_version: int) -> str:
 def workers_for(block_bytes: int, max_memory: int) -> int:
     """Threads that fit ``max_memory`` when each holds about three copies of a block
     (source read, cast, compressed)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, max_memory // max(1, 3 * block_bytes)))
+    return max(1, min(usable_cpus(), max_memory // max(1, 3 * block_bytes)))
 
 
 # -- reporting -----------------------------------------------------------------------------
-def human_bytes(n: float) -> str:
-    """``1536`` -> ``"1.5 KiB"``."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PiB"  # pragma: no cover
-
-
 def _stdout_console() -> Console:
     # Piped output keeps whole lines (rich would crop trees at 80 columns).
     width = None if sys.stdout.isatty() else 1000
@@ -777,8 +781,7 @@ def info(
     /,
     *,
     json_output: Annotated[bool, Parameter(name="--json", negative="")] = False,
-    driver: Driver | None = None,
-    storage_options: str | None = None,
+    read: ReadOptions = ReadOptions(),
 ) -> int:
     """Show a Zarr store: tree, shapes, dtypes, chunks, shards, codecs, sizes, OME / NIfTI.
 
@@ -788,13 +791,8 @@ def info(
         Zarr group or array (local path or URL).
     json_output
         Print JSON for scripts instead of the tree.
-    driver
-        Engine used to read. [default: zarr-python]
-    storage_options
-        JSON credentials/endpoint for a remote store.
     """
-    node = open_zarr(path, "r", driver=driver,
-                     storage_options=parse_json_object(storage_options, "--storage-options"))
+    node = read.open(path)
     desc = describe(node, label=path)
     if json_output:
         print(json.dumps(desc, indent=2))
@@ -809,8 +807,7 @@ def validate(
     /,
     *,
     json_output: Annotated[bool, Parameter(name="--json", negative="")] = False,
-    driver: Driver | None = None,
-    storage_options: str | None = None,
+    read: ReadOptions = ReadOptions(),
 ) -> int:
     """Check OME-NGFF metadata and the NIfTI-Zarr header; exit 1 when invalid.
 
@@ -820,13 +817,8 @@ def validate(
         OME-Zarr group (local path or URL).
     json_output
         Print the findings as JSON.
-    driver
-        Engine used to read. [default: zarr-python]
-    storage_options
-        JSON credentials/endpoint for a remote store.
     """
-    node = open_zarr(path, "r", driver=driver,
-                     storage_options=parse_json_object(storage_options, "--storage-options"))
+    node = read.open(path)
     findings = validate_store(node)
     ok = not any(f["severity"] == "error" for f in findings)
     if json_output:
@@ -940,8 +932,7 @@ def preview(
     channel: int = 0,
     percentiles: str = "1,99.5",
     zoom: int = 1,
-    driver: Driver | None = None,
-    storage_options: str | None = None,
+    read: ReadOptions = ReadOptions(),
 ) -> int:
     """Write a PNG of the orthogonal mid-slices of an OME-Zarr level.
 
@@ -965,10 +956,6 @@ def preview(
         Low,high intensity percentiles mapped to black and white.
     zoom
         Integer magnification of the PNG.
-    driver
-        Engine used to read. [default: zarr-python]
-    storage_options
-        JSON credentials/endpoint for a remote store.
     """
     try:
         low_high = tuple(float(p) for p in percentiles.split(","))
@@ -980,8 +967,7 @@ def preview(
         )
     if zoom < 1:
         raise ValueError(f"--zoom must be a positive int, got {zoom}")
-    node = open_zarr(path, "r", driver=driver,
-                     storage_options=parse_json_object(storage_options, "--storage-options"))
+    node = read.open(path)
     image = render_preview(node, level=level, time=time_index, channel=channel,
                            percentiles=low_high, zoom=zoom)
     Path(output).parent.mkdir(parents=True, exist_ok=True)

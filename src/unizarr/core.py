@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import os
 from abc import ABC, abstractmethod
-from contextlib import contextmanager
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 

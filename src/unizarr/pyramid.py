@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +37,7 @@ from .core import ZarrArray, ZarrGroup, copy_data
 from .errors import ReadOnlyError, StoreUnavailableError
 from .layout import ArraySpec
 from .paths import join_key
-from .threads import shared_pool
+from .threads import shared_pool, usable_cpus
 
 #: Reduction methods accepted by name.
 METHODS = ("mean", "median", "mode", "min", "max", "nearest")
@@ -619,7 +618,7 @@ def _blocks_of(region: Region, block: Sequence[int]) -> Iterator[tuple[int, ...]
 def _io_pool() -> ThreadPoolExecutor:
     """Threads that write level-0 blocks for the reducing threads (each of which waits
     for its own write, so at most one write per reducing thread is in flight)."""
-    return shared_pool("level0", 2 * _default_workers())
+    return shared_pool("level0", 2 * usable_cpus())
 
 
 def _write_missing(
@@ -969,13 +968,6 @@ def _copy_missing(source: Any, target: ZarrArray, done: set[tuple[int, ...]], wo
             f.result()
 
 
-def _default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _check_int(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
@@ -1111,7 +1103,7 @@ def generate_pyramid(
     levels = _check_int(levels, "levels", -1)
     kernel = get_kernel(method)
     max_memory = DEFAULT_MAX_MEMORY if max_memory is None else _check_int(max_memory, "max_memory", 1)
-    workers = _default_workers() if workers is None else _check_int(workers, "workers", 1)
+    workers = usable_cpus() if workers is None else _check_int(workers, "workers", 1)
     cluster = resolve_client(client, group.url)
     base = group["0"]
     if not isinstance(base, ZarrArray):

@@ -16,6 +16,15 @@ _SEMAPHORES: dict[str, threading.BoundedSemaphore] = {}
 _LOCK = threading.Lock()
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask on Linux, e.g. under SLURM or
+    ``taskset``; the machine's count elsewhere)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def shared_pool(name: str, workers: int) -> ThreadPoolExecutor:
     """The process's pool called ``name`` (made with ``workers`` threads on first use)."""
     with _LOCK:

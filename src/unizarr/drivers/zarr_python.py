@@ -26,7 +26,7 @@ from ..kvstore import KVStore
 from ..layout import ArraySpec
 from ..paths import Location, join_key
 from ..storage import check_options, fsspec_target
-from ..threads import shared_pool, shared_semaphore
+from ..threads import shared_pool, shared_semaphore, usable_cpus
 from . import register_driver
 
 #: ``memory://`` stores of this process, shared by every handle (and by both drivers'
@@ -173,11 +173,11 @@ def _c_order(x: np.ndarray) -> np.ndarray:
 
 
 def _pool() -> Any:
-    return shared_pool("zarr-write", os.cpu_count() or 1)
+    return shared_pool("zarr-write", usable_cpus())
 
 
 def _shard_slots() -> threading.BoundedSemaphore:
-    return shared_semaphore("zarr-shards", max(1, (os.cpu_count() or 1) // 2))
+    return shared_semaphore("zarr-shards", max(1, usable_cpus() // 2))
 
 
 def _split(

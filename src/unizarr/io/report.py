@@ -157,7 +157,8 @@ def _arrays(members: list[dict[str, Any]]) -> Any:
 
 
 # -- rendering -----------------------------------------------------------------------------
-def _size(n: float) -> str:
+def human_bytes(n: float) -> str:
+    """``1536`` -> ``"1.5 KiB"``."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -196,7 +197,7 @@ def array_line(a: Mapping[str, Any], scale: list[float] | None = None) -> str:
     parts.append(codec_text(a["compressor"]))
     ratio = a.get("compression_ratio")
     parts.append(
-        f"{_size(a['nbytes'])} → {_size(a['nbytes_stored'])}"
+        f"{human_bytes(a['nbytes'])} → {human_bytes(a['nbytes_stored'])}"
         + (f" ({ratio:.2f}×)" if ratio else "")
     )
     if scale:
@@ -259,7 +260,7 @@ def render_tree(desc: Mapping[str, Any]) -> Any:
     fill(tree, desc)
     ratio = desc.get("compression_ratio")
     total = Text(
-        f"total: {_size(desc['nbytes'])} logical, {_size(desc['nbytes_stored'])} stored"
+        f"total: {human_bytes(desc['nbytes'])} logical, {human_bytes(desc['nbytes_stored'])} stored"
         + (f" ({ratio:.2f}×)" if ratio else "")
     )
     return Group(tree, total)
