@@ -110,12 +110,13 @@ member_names = st.one_of(
 )
 
 
+@pytest.mark.parametrize("zarr_version", [2, 3])
 @pytest.mark.parametrize("driver", ["tensorstore", "zarr-python"])
-def test_created_members_stay_inside_or_are_refused(driver, tmp_path):
+def test_created_members_stay_inside_or_are_refused(driver, zarr_version, tmp_path):
     import os
 
     root = tmp_path / "g.zarr"
-    g = uz.open_group(str(root), "w", driver=driver)
+    g = uz.open_group(str(root), "w", driver=driver, zarr_version=zarr_version)
     outside_before = sorted(os.listdir(tmp_path))
 
     @settings(max_examples=120, deadline=None)
@@ -151,15 +152,17 @@ def test_created_members_stay_inside_or_are_refused(driver, tmp_path):
     compressor=st.sampled_from(["blosc", "zstd", "gzip", "none", "blosc", "zlib", "lz4", "", 3]),
     zarr_version=st.sampled_from([3, 2, 3, 4, "3"]),
     levels=st.one_of(st.integers(-1, 5), st.integers(-3, 8), st.text(max_size=2)),
+    driver=st.sampled_from(["tensorstore", "zarr-python"]),
 )
-def test_config_values_build_or_refuse_clearly(chunk, shard, compressor, zarr_version, levels):
+def test_config_values_build_or_refuse_clearly(chunk, shard, compressor, zarr_version, levels,
+                                               driver):
     """Any combination of config values either creates an array with that layout or is
     refused with TypeError/ValueError before anything is written."""
     tmp = tempfile.mkdtemp()
     out = f"{tmp}/c.zarr"
     try:
         cfg = uz.ZarrConfig(chunk=chunk, shard=shard, compressor=compressor,
-                            zarr_version=zarr_version, levels=levels)
+                            zarr_version=zarr_version, levels=levels, driver=driver)
         g = uz.from_config(out, cfg)
         a = g.create_array("0", (70, 50, 30), "u2", zarr_config=cfg)
     except (TypeError, ValueError):
@@ -172,4 +175,4 @@ def test_config_values_build_or_refuse_clearly(chunk, shard, compressor, zarr_ve
         return
     event("created")
     a[...] = 7
-    assert (uz.open_array(f"{out}/0", "r")[...] == 7).all()
+    assert (uz.open_array(f"{out}/0", "r", driver=driver)[...] == 7).all()

@@ -304,16 +304,19 @@ def flaky_max(blocks, axis):
     return np.max(blocks, axis=axis)
 
 
+@pytest.mark.parametrize("zarr_version", [2, 3])
 @pytest.mark.parametrize("driver", DRIVERS)
-def test_resume_refuses_other_pyramid_options_and_changes_nothing(tmp_path: Path, driver) -> None:
+def test_resume_refuses_other_pyramid_options_and_changes_nothing(
+    tmp_path: Path, driver, zarr_version
+) -> None:
     x = np.random.default_rng(3).integers(0, 900, (64, 64, 64)).astype(np.uint16)
-    ref = uz.open_group(str(tmp_path / "ref.zarr"), "w", driver=driver)
+    ref = uz.open_group(str(tmp_path / "ref.zarr"), "w", driver=driver, zarr_version=zarr_version)
     ref.create_array("0", data=x, chunks=(16,))
     uz.generate_pyramid(ref, method=flaky_max)
     assert RUN_RECORD not in os.listdir(tmp_path / "ref.zarr")  # removed when done
     assert RUN_RECORD not in ref.keys()
 
-    g = uz.open_group(str(tmp_path / "g.zarr"), "w", driver=driver)
+    g = uz.open_group(str(tmp_path / "g.zarr"), "w", driver=driver, zarr_version=zarr_version)
     g.create_array("0", data=x, chunks=(16,))
     FAIL_AFTER[0] = 2
     with pytest.raises(RuntimeError, match="interrupted"):
