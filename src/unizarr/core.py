@@ -577,6 +577,25 @@ class ZarrGroup(ZarrNode):
     def _member_info(self, key: str) -> md.NodeInfo | None:
         return md.detect_node(self._ref.kv, key, self._zarr_version)
 
+    # -- hidden documents (never members: names start with ".") ------------------------
+    def _hidden_key(self, name: str) -> str:
+        if not name.startswith(".") or "/" in name:
+            raise ValueError(f"hidden document names start with '.' and have no '/': {name!r}")
+        return join_key(self._ref.path, name)
+
+    def _get_hidden(self, name: str) -> bytes | None:
+        """Bytes of the hidden document ``name`` of this group, or ``None``."""
+        return self._ref.kv.get(self._hidden_key(name))
+
+    def _set_hidden(self, name: str, value: bytes) -> None:
+        """Store the hidden document ``name`` (atomically, like metadata)."""
+        self._check_writable()
+        self._ref.kv.set(self._hidden_key(name), value)
+
+    def _delete_hidden(self, name: str) -> None:
+        self._check_writable()
+        self._ref.kv.delete_prefix(self._hidden_key(name))
+
     def keys(self) -> list[str]:
         """Names of the direct members (arrays and groups), sorted."""
         names = []

@@ -36,7 +36,6 @@ from . import layout
 from .core import ZarrArray, ZarrGroup, copy_data
 from .errors import ReadOnlyError, StoreUnavailableError
 from .layout import ArraySpec
-from .paths import join_key
 from .threads import shared_pool, usable_cpus
 
 #: Reduction methods accepted by name.
@@ -930,9 +929,8 @@ def _start_run(group: ZarrGroup, options: dict[str, Any], resume: bool) -> None:
         Resuming a build that was started with other levels, axes, method or
         ``write_base``: finishing it so would mix two pyramids.
     """
-    kv, key = group._ref.kv, join_key(group._ref.path, RUN_RECORD)
     if resume:
-        raw = kv.get(key)
+        raw = group._get_hidden(RUN_RECORD)
         try:
             before = json.loads(raw) if raw is not None else None
         except ValueError:
@@ -947,11 +945,11 @@ def _start_run(group: ZarrGroup, options: dict[str, Any], resume: bool) -> None:
                 "resume it with the same arguments (the same command line), or start over "
                 "without resume"
             )
-    kv.set(key, json.dumps(options).encode())
+    group._set_hidden(RUN_RECORD, json.dumps(options).encode())
 
 
 def _finish_run(group: ZarrGroup) -> None:
-    group._ref.kv.delete_prefix(join_key(group._ref.path, RUN_RECORD))
+    group._delete_hidden(RUN_RECORD)
 
 
 def _copy_missing(source: Any, target: ZarrArray, done: set[tuple[int, ...]], workers: int) -> None:
