@@ -26,7 +26,7 @@ import zarr
 from PIL import Image
 
 import unizarr as uz
-from tests.helpers import snapshot
+from tests.helpers import ok, snapshot, user_error
 
 SHAPE = (40, 50, 60)  # (z, y, x) of every small input
 ZOOMS = (0.5, 0.6, 0.7)  # NIfTI pixdim (x, y, z)
@@ -41,19 +41,6 @@ def run(*args: object, cwd: Path | None = None, timeout: float = 120) -> subproc
     )
 
 
-def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert proc.returncode == 0, f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    return proc
-
-
-def user_error(proc: subprocess.CompletedProcess, match: str) -> None:
-    """Exit 2 with exactly one line ``error: ...`` on stderr, never a traceback."""
-    assert proc.returncode == 2, f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: "), proc.stderr
-    assert match.lower() in lines[0].lower(), proc.stderr
-    assert "Traceback" not in proc.stderr + proc.stdout
 
 
 def volume(shape: tuple[int, ...] = SHAPE, dtype: str = "uint16") -> np.ndarray:

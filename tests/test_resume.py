@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 import unizarr as uz
+from tests.helpers import ok, user_error
 from unizarr.pyramid import RUN_RECORD
 
 DRIVERS = ("zarr-python", "tensorstore")
@@ -70,16 +71,6 @@ def convert(*args: object, kill_at: int = 0) -> subprocess.CompletedProcess:
     )
 
 
-def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    return proc
-
-
-def user_error(proc: subprocess.CompletedProcess, match: str) -> None:
-    assert proc.returncode == 2, f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    assert match.lower() in lines[0].lower(), proc.stderr
 
 
 def volume() -> np.ndarray:
