@@ -429,7 +429,7 @@ def test_ctrl_c_during_a_real_conversion(tmp_path: Path) -> None:
     assert proc.returncode == 130, stderr
     assert stderr.splitlines() == [
         f"error: interrupted; {out} is incomplete (no OME multiscales metadata was written): "
-        "convert again with --overwrite"
+        "run the same command with --resume to finish it"
     ]
     attrs = json.loads((out / "zarr.json").read_text()).get("attributes", {})
     assert "ome" not in attrs and "multiscales" not in attrs

@@ -199,17 +199,18 @@ def test_resume_refuses_other_layout(npy: Path, tmp_path: Path) -> None:
     # same layout, other pyramid: finishing it would mix two pyramids
     before = files(out)
     user_error(convert(npy, out, "--chunk", "16", "--method", "max", "--resume"), "method")
-    user_error(convert(npy, out, "--chunk", "16", "--levels", "1", "--resume"), "shapes")
+    user_error(convert(npy, out, "--chunk", "16", "--levels", "1", "--resume"), "levels")
     assert files(out) == before
     # same shape and options, another input (here: the same file rewritten)
     other = tmp_path / "other.npy"
     shutil.copy(npy, other)
-    user_error(convert(other, out, "--chunk", "16", "--resume"), "source=")
+    user_error(convert(other, out, "--chunk", "16", "--resume"), "input")
     assert files(out) == before
     assert not claims_complete(out)
     ok(convert(npy, out, "--chunk", "16", "--resume"))
     assert claims_complete(out)
-    assert not (out / RUN_RECORD).exists()
+    # the records stay, marked complete: a later --resume verifies instead of refusing
+    assert json.loads((out / RUN_RECORD).read_text())["complete"] is True
 
 
 # -- the API --------------------------------------------------------------------------------
@@ -304,7 +305,8 @@ def test_resume_refuses_other_pyramid_options_and_changes_nothing(
     ref = uz.open_group(str(tmp_path / "ref.zarr"), "w", driver=driver, zarr_version=zarr_version)
     ref.create_array("0", data=x, chunks=(16,))
     uz.generate_pyramid(ref, method=flaky_max)
-    assert RUN_RECORD not in os.listdir(tmp_path / "ref.zarr")  # removed when done
+    # kept, marked complete (a later resume verifies it), never a member
+    assert json.loads((tmp_path / "ref.zarr" / RUN_RECORD).read_text())["complete"] is True
     assert RUN_RECORD not in ref.keys()
 
     g = uz.open_group(str(tmp_path / "g.zarr"), "w", driver=driver, zarr_version=zarr_version)
@@ -322,6 +324,6 @@ def test_resume_refuses_other_pyramid_options_and_changes_nothing(
         uz.generate_pyramid(g, method=flaky_max, no_pyramid_axis="z", resume=True)
     assert files(tmp_path / "g.zarr") == before  # refused before any write
     uz.generate_pyramid(g, method=flaky_max, resume=True)
-    assert RUN_RECORD not in os.listdir(tmp_path / "g.zarr")
+    assert json.loads((tmp_path / "g.zarr" / RUN_RECORD).read_text())["complete"] is True
     for level in ref.keys():
         np.testing.assert_array_equal(g[level][...], ref[level][...])

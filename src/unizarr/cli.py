@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import shutil
 import stat
 import sys
 import time
@@ -56,10 +57,21 @@ from .io.tree_copy import copy_tree, plan_copy
 from .io.volume import Volume, aligned_chunks
 from .io.worker_input import InputRef, input_on_workers
 from .io.zarr import is_zarr_dir, open_zarr
+from .output_guard import (
+    LOCK_NAME,
+    check_not_input,
+    list_store,
+    check_replaceable,
+    output_exists,
+    sibling_path,
+    swap_in,
+    write_lock,
+)
+from .paths import parse_url
 from .layout import parse_json_object as _json_object
 from .layout import resolve_array_spec
 from .ome import SPACE_UNITS
-from .pyramid import same_layout
+from .pyramid import RUN_RECORD, same_layout
 from .threads import usable_cpus
 
 #: Exceptions that mean "the user asked for something that cannot be done": reported as
@@ -394,33 +406,75 @@ def _local_path(url: str) -> str:
     return url[len("file://"):] if url.startswith("file://") else url
 
 
-def check_output(output: str, overwrite: bool, inputs: Sequence[str] = ()) -> None:
-    """Refuse an existing output without ``--overwrite``, and an output that would
-    destroy its own input, before anything is written."""
-    if not _is_local(output):
-        return  # remote: opening with mode "w-" refuses an existing node
-    out = os.path.realpath(_local_path(output))
-    for inp in inputs:
-        if not _is_local(inp):
-            continue
-        src = os.path.realpath(_local_path(inp))
-        if out == src or src.startswith(out + os.sep) or out.startswith(src + os.sep):
-            raise ValueError(
-                f"the output {output} must not be, contain or lie inside the input {inp}"
-            )
-    if os.path.lexists(out):
-        if not overwrite:
-            raise FileExistsError(f"{output} already exists; pass --overwrite to replace it")
-        # --overwrite replaces a Zarr store, never an arbitrary file or folder that a
-        # mistyped path happened to name.
-        if not os.path.isdir(out):
-            raise FileExistsError(
-                f"{output} exists and is a file, not a Zarr store; remove it first"
-            )
-        if os.listdir(out) and not is_zarr_dir(out):
-            raise FileExistsError(
-                f"{output} is a non-empty directory that is not a Zarr store; remove it first"
-            )
+def check_output(
+    output: str,
+    overwrite: bool,
+    inputs: Sequence[str] = (),
+    storage_options: dict[str, Any] | None = None,
+    *,
+    resume: bool = False,
+) -> None:
+    """Refuse, before anything is written: an output that is, contains or lies inside an
+    input; an existing output without ``--overwrite``/``--resume``; and, with
+    ``--overwrite``, anything but a Zarr store holding only Zarr objects (never a
+    bucket root or a folder/prefix with foreign files). See
+    :mod:`unizarr.output_guard`. With ``resume`` the run record decides
+    (:func:`convert_volume`)."""
+    check_not_input(output, inputs)
+    if not output_exists(output, storage_options) or resume:
+        return
+    if not overwrite:
+        raise FileExistsError(f"{output} already exists; pass --overwrite to replace it")
+    check_replaceable(output, storage_options)
+
+
+def _clear_remote(output: str, storage_options: dict[str, Any] | None) -> None:
+    """Delete the (checked) Zarr objects of a remote output, keeping our lock: object
+    stores have no rename, so a remote ``--overwrite`` replaces in place."""
+    from .output_guard import LOCK_NAME, _remote_fs, list_store
+
+    check_replaceable(output, storage_options)  # again, under the lock
+    fs, root = _remote_fs(parse_url(output), storage_options)
+    keys = [f"{root}/{k}" for k in list_store(output, storage_options) if k != LOCK_NAME]
+    if keys:
+        fs.rm(keys)
+    fs.invalidate_cache()
+
+
+def write_output(
+    output: str,
+    overwrite: bool,
+    storage_options: dict[str, Any] | None,
+    build: Callable[[str], Any],
+) -> Any:
+    """Run ``build(path)`` under the output's write lock and return its result.
+
+    A local ``--overwrite`` of an existing store builds into a hidden sibling and swaps
+    it in only when ``build`` returned: an error or Ctrl-C leaves the previous output
+    as it was. A remote one deletes the previous (checked) store first: object stores
+    have no rename.
+    """
+    local = _is_local(output)
+    if overwrite and local and os.path.lexists(_local_path(output)):
+        with write_lock(output):  # held on the previous store until it is replaced
+            tmp = sibling_path(output, "new")
+            try:
+                result = build(tmp)
+            except Interrupted:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise Interrupted(
+                    f"interrupted; {output} was left as it was (the replacement being "
+                    "built beside it was removed): run the same command again"
+                ) from None
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            swap_in(tmp, output)
+        return result
+    with write_lock(output, storage_options):
+        if overwrite and not local:
+            _clear_remote(output, storage_options)
+        return build(output)
 
 
 # -- convert ---------------------------------------------------------------------------------
@@ -437,6 +491,80 @@ class ConvertResult:
     seconds: float
     ome_version: str
     nifti: bool
+    #: With ``resume``: ``"finished"`` (an interrupted run was completed) or
+    #: ``"verified"`` (the run had completed; its blocks were checked, torn ones rewritten).
+    resumed: str = ""
+
+
+#: Written in the output's root group when ``convert`` starts and kept afterwards (with
+#: ``"state": "complete"`` once the OME metadata is written): the input and options the
+#: store is made of. ``--resume`` requires it and requires it to match.
+CONVERT_RECORD = ".unizarr-convert-run.json"
+
+
+def _convert_record(
+    vol: Volume, cfg: uz.ZarrConfig, pyramid: PyramidOptions, ome_version: str,
+    input_ref: InputRef | None,
+) -> dict[str, Any]:
+    """What makes two conversions produce the same store (JSON-normalised)."""
+    layout_keys = ("zarr_version", "chunk", "chunk_channels", "chunk_time", "shard",
+                   "shard_channels", "shard_time", "dimension_separator", "order",
+                   "compressor", "compressor_opt", "no_time", "levels")
+    record = {
+        "input": _input_fingerprint(input_ref),
+        "shape": list(vol.shape),
+        "dtype": str(vol.dtype),
+        "axes": list(vol.axes),
+        **{k: getattr(cfg, k) for k in layout_keys},
+        "method": pyramid.method,
+        "no_pyramid_axis": pyramid.no_pyramid_axis,
+        "ome_version": ome_version,
+        "space_scale": list(vol.space_scale),
+        "space_unit": vol.space_unit,
+        "time_scale": vol.time_scale,
+        "time_unit": vol.time_unit,
+        "name": vol.name,
+        "nifti": vol.nifti_header is not None,
+    }
+    return json.loads(json.dumps(record, default=str))
+
+
+def _check_record(output: str, root: uz.ZarrGroup, record: dict[str, Any]) -> str:
+    """The state (``"running"`` or ``"complete"``) of the run that made ``root``, when it
+    converted the same input with the same options.
+
+    Raises
+    ------
+    ValueError
+        No readable run record (the store was not written by ``unizarr convert``), or
+        one of another input or other options.
+    """
+    raw = root._get_hidden(CONVERT_RECORD)
+    try:
+        before = json.loads(raw) if raw is not None else None
+    except ValueError:
+        before = None
+    if not isinstance(before, dict) or not isinstance(before.get("run"), dict):
+        raise ValueError(
+            f"--resume: {output} has no unizarr run record (it was not written by "
+            "`unizarr convert`, or that run died before it started writing); nothing "
+            "was changed: convert to another OUTPUT, or replace it with --overwrite"
+        )
+    diffs = [
+        f"{k} {before['run'].get(k)!r} != {record[k]!r}"
+        for k in record if before["run"].get(k) != record[k]
+    ]
+    if diffs:
+        raise ValueError(
+            f"--resume: {output} was converted from another input or with other options "
+            f"({'; '.join(diffs)[:400]}); nothing was changed: resume with the same "
+            "command line, or replace it with --overwrite"
+        )
+    return str(before.get("state", "running"))
+
+
+def _set_record(root: uz.ZarrGroup, record: dict[str, Any], state: str) -> None:
+    root._set_hidden(CONVERT_RECORD, json.dumps({"state": state, "run": record}).encode())
 
 
 class _RegionSource:
@@ -488,10 +616,15 @@ def convert_volume(
     """
     start = time.perf_counter()
     cfg = replace(cfg, no_time=vol.axes[:1] == ("c",) and vol.ndim == 4)
-    root = _open_for_resume(output, cfg, vol, storage_options) if resume else None
+    record = _convert_record(vol, cfg, pyramid, ome_version, input_ref)
+    root, state = None, ""
+    if resume:
+        root, state = _open_for_resume(output, cfg, vol, storage_options, record)
     if root is None:
         root = uz.from_config(output, cfg, storage_options=storage_options)
     try:
+        # Before any data: a resume needs this record to match (kept when complete).
+        _set_record(root, record, "running")
         if resume and "0" in root:
             base = root["0"]  # checked by _open_for_resume
         else:
@@ -510,7 +643,9 @@ def convert_volume(
                 source=_level0_source(vol, base, max_memory, client, input_ref),
                 write_base=True,
                 progress=lambda done, total: update(completed=done, total=total),
-                resume=resume,
+                # The pyramid's own record exists once its build started; before
+                # that, nothing of levels 1.. is there to keep.
+                resume=resume and root._get_hidden(RUN_RECORD) is not None,
                 client=client if client is not None else False,
                 source_id=_input_fingerprint(input_ref),
             )
@@ -530,10 +665,11 @@ def convert_volume(
             pyramid_aligns=2,
             ome_version=ome_version,
         )
+        _set_record(root, record, "complete")
     except KeyboardInterrupt:
         raise Interrupted(
             f"interrupted; {output} is incomplete (no OME multiscales metadata was "
-            "written): convert again with --overwrite"
+            "written): run the same command with --resume to finish it"
         ) from None
     levels = [root[str(i)] for i in range(len(shapes))]
     return ConvertResult(
@@ -546,6 +682,7 @@ def convert_volume(
         seconds=time.perf_counter() - start,
         ome_version=ome_version,
         nifti=vol.nifti_header is not None,
+        resumed={"running": "finished", "complete": "verified"}.get(state, ""),
     )
 
 
@@ -620,28 +757,39 @@ def _input_fingerprint(ref: InputRef | None) -> str | None:
 
 
 def _open_for_resume(
-    output: str, cfg: uz.ZarrConfig, vol: Volume, storage_options: dict[str, Any] | None
-) -> uz.ZarrGroup | None:
-    """The existing output to finish, checked against the requested layout (``None``
-    when there is none yet: then the conversion starts afresh).
+    output: str, cfg: uz.ZarrConfig, vol: Volume, storage_options: dict[str, Any] | None,
+    record: dict[str, Any],
+) -> tuple[uz.ZarrGroup | None, str]:
+    """The existing output to finish and the state of the run that wrote it, checked
+    against this run's record and the requested layout (``(None, "")`` when there is
+    no output yet: then the conversion starts afresh). Nothing is written.
 
     Raises
     ------
     ValueError
-        The output's Zarr format or level 0's layout (shape, dtype, chunks, shards,
-        codecs, fill value, order, separator) is not the requested one.
+        No matching run record (see :func:`_check_record`), or the output's Zarr
+        format or level 0's layout (shape, dtype, chunks, shards, codecs, fill value,
+        order, separator) is not the requested one.
     """
     try:
         root = uz.open_group(output, "r+", driver=cfg.driver, storage_options=storage_options)
     except FileNotFoundError:
-        return None
+        if output_exists(output, storage_options) and [
+            k for k in list_store(output, storage_options) if k != LOCK_NAME
+        ]:
+            raise ValueError(
+                f"--resume: {output} exists but is not a Zarr group written by "
+                "`unizarr convert`; nothing was changed: choose another OUTPUT"
+            ) from None
+        return None, ""
     if root.zarr_version != cfg.zarr_version:
         raise ValueError(
             f"--resume: {output} is Zarr v{root.zarr_version}, not the requested "
             f"v{cfg.zarr_version}; convert with --overwrite instead"
         )
     if "0" not in root:
-        return root  # interrupted before level 0 was created
+        # interrupted before level 0 was created
+        return root, _check_record(output, root, record)
     base = root["0"]
     if not isinstance(base, uz.ZarrArray):
         raise ValueError(f"--resume: {output}/0 is a group, not an array; convert with --overwrite")
@@ -660,7 +808,7 @@ def _open_for_resume(
             f"--resume: {output} does not have the requested layout ({'; '.join(diffs)}); "
             "convert with --overwrite instead"
         )
-    return root
+    return root, _check_record(output, root, record)
 
 
 def _print_convert_summary(src: str, vol: Volume, res: ConvertResult) -> None:
@@ -675,6 +823,9 @@ def _print_convert_summary(src: str, vol: Volume, res: ConvertResult) -> None:
         f"  {human_bytes(res.nbytes)} logical, {human_bytes(res.nbytes_stored)} stored "
         f"({ratio:.2f}×) in {res.seconds:.2f} s"
     )
+    if res.resumed == "verified":
+        con.print("  (--resume: the conversion had completed with this input and these "
+                  "options; its blocks were checked, nothing else to do)", markup=False)
 
 
 @app.command
@@ -747,8 +898,9 @@ def convert(
             f"--unit {unit!r} is not a length unit (e.g. micrometer, millimeter, um, mm)"
         )
     options = parse_json_object(storage_options, "--storage-options")
-    # --resume accepts an existing output, as --overwrite does, but only a Zarr store.
-    check_output(output, overwrite or resume, [input])
+    # --resume accepts an existing output only with a matching run record (checked in
+    # convert_volume before anything is written).
+    check_output(output, overwrite, [input], options, resume=resume)
     ref = InputRef.of(input, driver=cfg.driver, storage_options=options, no_time=cfg.no_time)
     with (
         open_input(input, driver=cfg.driver, storage_options=options, no_time=cfg.no_time) as vol,
@@ -764,11 +916,16 @@ def convert(
         if name is not None:
             vol.name = name
         with Reporter(quiet) as reporter:
-            res = convert_volume(
-                vol, output, cfg, pyramid=pyramid, ome_version=ome, max_memory=budget,
-                reporter=reporter, storage_options=options, resume=resume,
-                client=client, input_ref=ref,
+            res = write_output(
+                output, overwrite, options,
+                lambda path: convert_volume(
+                    # write_output has cleared or set aside the previous store
+                    vol, path, replace(cfg, overwrite=False), pyramid=pyramid, ome_version=ome, max_memory=budget,
+                    reporter=reporter, storage_options=options, resume=resume,
+                    client=client, input_ref=ref,
+                ),
             )
+            res.output = output
         if not quiet:
             _print_convert_summary(input, vol, res)
     return 0
@@ -881,7 +1038,7 @@ def copy(
     budget = parse_bytes(max_memory) or DEFAULT_MAX_MEMORY
     src_opts = parse_json_object(src_storage_options, "--src-storage-options")
     dst_opts = parse_json_object(dst_storage_options, "--dst-storage-options")
-    check_output(dst, overwrite, [src])
+    check_output(dst, overwrite, [src], dst_opts)
     start = time.perf_counter()
     source = open_zarr(src, "r", driver=layout.driver, storage_options=src_opts)
     version = layout.zarr_version or source.zarr_version
@@ -894,23 +1051,24 @@ def copy(
         total = sum(item.nbytes for item in plan.arrays)
         with reporter.task("copy", total) as update:
             try:
-                dest = copy_tree(
-                    plan, dst,
+                stored = write_output(dst, overwrite, dst_opts, lambda path: _stored(copy_tree(
+                    plan, path,
                     driver=layout.driver,
-                    overwrite=overwrite,
+                    overwrite=False,  # write_output cleared or set aside the previous DST
                     ome_version=None if ome_version == "keep" else ome_version,
                     storage_options=dst_opts,
                     write=lambda source_array, target: write_level(
                         source_array.__getitem__, target, update, budget
                     ),
-                )
+                )))
+            except Interrupted:
+                raise
             except KeyboardInterrupt:
                 raise Interrupted(
                     f"interrupted; {dst} is incomplete (its group attributes were not "
                     "written): copy again with --overwrite"
                 ) from None
     if not quiet:
-        stored = sum(a.nbytes_stored for a in dest)
         _stdout_console().print(
             f"copied {src} → {dst}: {len(plan.arrays)} array(s), {len(plan.groups)} group(s), "
             f"{human_bytes(total)} logical, {human_bytes(stored)} stored "
@@ -918,6 +1076,11 @@ def copy(
             markup=False,
         )
     return 0
+
+
+def _stored(arrays: list[uz.ZarrArray]) -> int:
+    """Stored bytes of the copied arrays (measured before a local swap moves them)."""
+    return sum(a.nbytes_stored for a in arrays)
 
 
 # -- preview -----------------------------------------------------------------------------

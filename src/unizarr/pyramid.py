@@ -36,6 +36,7 @@ from . import layout
 from .core import ZarrArray, ZarrGroup, copy_data
 from .errors import ReadOnlyError, StoreUnavailableError
 from .layout import ArraySpec
+from .paths import join_key
 from .threads import shared_pool, usable_cpus
 
 #: Reduction methods accepted by name.
@@ -177,7 +178,8 @@ def _pair(x: np.ndarray, axis: int, op: np.ufunc, dtype: np.dtype) -> np.ndarray
 
 
 def _sum_dtype(dtype: np.dtype, nsum: int) -> np.dtype:
-    """The narrowest type that holds the exact sum of ``nsum`` values of ``dtype``."""
+    """The narrowest type that holds the exact sum of ``nsum`` values of ``dtype``
+    (64-bit integers are summed in two 32-bit limbs instead: see :func:`_mean_wide`)."""
     if dtype.kind == "b":
         dtype = np.dtype(np.uint8)
     if dtype.kind in "iu":
@@ -185,12 +187,14 @@ def _sum_dtype(dtype: np.dtype, nsum: int) -> np.dtype:
         for size in (16, 32, 64):
             if bits <= size:
                 return np.dtype(f"{dtype.kind}{size // 8}")
-        # 64-bit integers: x86 extended precision (64-bit mantissa) keeps the sums exact
-        # for values below 2**60 in magnitude (2**50 where long double is a double).
-        return np.dtype(np.longdouble)
+        return np.dtype(np.uint64)  # limbs of _mean_wide
     if dtype.kind == "c":
         return np.dtype(np.complex128) if dtype.itemsize <= 16 else dtype
-    return np.dtype(np.float64) if dtype.itemsize <= 8 else dtype
+    if dtype.itemsize >= 8:
+        # float64 sums of values near the float64 maximum overflow to inf; long double
+        # (x87 extended on x86: 15-bit exponent, 64-bit mantissa) holds them.
+        return np.dtype(np.longdouble)
+    return np.dtype(np.float64)  # float16/32: no overflow, sums of 8 values exact enough
 
 
 def _shift_counts(shape: Sequence[int], axes: Sequence[int]) -> int | np.ndarray:
@@ -229,7 +233,50 @@ def _divide_round(s: np.ndarray, k: int | np.ndarray, out: np.ndarray) -> None:
         out[...] = scaled
 
 
+def _to_unsigned(x: np.ndarray) -> np.ndarray:
+    """Signed integers mapped order-preserving onto the unsigned type of their width
+    (``x + 2**(bits-1)``): means and medians of the biased values, biased back, are
+    those of the signed ones (the bias is even, so rounding ties keep their parity)."""
+    if x.dtype.kind != "i":
+        return x
+    u = x.view(f"u{x.dtype.itemsize}")
+    return np.bitwise_xor(u, u.dtype.type(1 << (8 * x.dtype.itemsize - 1)))
+
+
+def _from_unsigned(u: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype.kind != "i":
+        return u
+    return np.bitwise_xor(u, u.dtype.type(1 << (8 * dtype.itemsize - 1))).view(dtype)
+
+
+def _mean_wide(x: np.ndarray, out: np.ndarray, axes: Sequence[int]) -> None:
+    """Exact mean of 64-bit integers: no float type holds their sums exactly (long
+    double is off by one above 2**63), so each value is split into 32-bit limbs whose
+    sums fit uint64, and the quotient by 2**k is assembled from the limbs."""
+    u = _to_unsigned(x).astype(np.uint64, copy=False)
+    mask = np.uint64(0xFFFFFFFF)
+    hi = np.right_shift(u, np.uint64(32))
+    lo = np.bitwise_and(u, mask)
+    for a in axes:
+        hi = _pair(hi, a, np.add, np.dtype(np.uint64))
+        lo = _pair(lo, a, np.add, np.dtype(np.uint64))
+    hi += np.right_shift(lo, np.uint64(32))  # carry: sum = hi * 2**32 + lo, lo < 2**32
+    lo = np.bitwise_and(lo, mask)
+    k = _shift_counts(x.shape, axes)
+    k = np.asarray(k, np.uint64)
+    one = np.uint64(1)
+    q = np.left_shift(hi, np.uint64(32) - k) + np.right_shift(lo, k)
+    r = np.bitwise_and(lo, np.left_shift(one, k) - one)
+    # round half to even, as _divide_round (r < 2**k <= 2**3: no overflow)
+    up = np.left_shift(r, one) + np.bitwise_and(q, one) > np.left_shift(one, k)
+    q = q + up.astype(np.uint64)
+    out[...] = _from_unsigned(q, x.dtype)
+
+
 def _mean_block(x: np.ndarray, out: np.ndarray, axes: Sequence[int]) -> None:
+    if x.dtype.kind in "iu" and x.dtype.itemsize == 8:
+        _mean_wide(x, out, axes)
+        return
     acc = _sum_dtype(x.dtype, 2 ** len(axes))
     s = x
     for a in axes:  # outer axes first: the inner loops stay contiguous
@@ -322,7 +369,43 @@ def window_mode(blocks: np.ndarray, axis: Sequence[int]) -> np.ndarray:
 
 
 def _median(blocks: np.ndarray, axis: Sequence[int]) -> np.ndarray:
-    return np.median(blocks, axis=tuple(axis))
+    """``np.median`` of each window, exact over the whole range of the dtype.
+
+    numpy averages the two middle values of an even window in the input's own type
+    (float32 max + max -> inf) or in float64 (uint64/int64 lose their low bits, and
+    2**64 - 1 rounds to 2**64, which wraps to 0). Here the middle pair is averaged
+    without overflow: integers as ``lo + (hi - lo) / 2`` in the unsigned domain,
+    rounded half to even; floats in a wider float. A window holding NaN is NaN, as
+    with numpy.
+    """
+    axis = tuple(a % blocks.ndim for a in np.atleast_1d(axis))
+    keep = [a for a in range(blocks.ndim) if a not in axis]
+    w = blocks.transpose(keep + list(axis)).reshape([blocks.shape[a] for a in keep] + [-1])
+    n = w.shape[-1]
+    dtype = w.dtype
+    if dtype.kind in "iu":
+        s = np.sort(_to_unsigned(w), axis=-1)
+        lo, hi = s[..., (n - 1) // 2], s[..., n // 2]
+        d = hi - lo  # hi >= lo: no wrap-around in the unsigned type
+        one = d.dtype.type(1)
+        q = lo + np.right_shift(d, one)
+        # (lo + hi) / 2 = q + 1/2 when d is odd: ties to even
+        q = q + (np.bitwise_and(d, one) & np.bitwise_and(q, one))
+        return _from_unsigned(q, dtype)
+    s = np.sort(w, axis=-1)  # NaN sorts last
+    lo, hi = s[..., (n - 1) // 2], s[..., n // 2]
+    if dtype.itemsize >= 8:
+        # fl(lo + hi) / 2 is the correctly rounded mean; where the sum overflows,
+        # halve first (exact for values that large).
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = lo + hi
+            mid = np.where(np.isinf(total) & np.isfinite(lo) & np.isfinite(hi),
+                           lo * 0.5 + hi * 0.5, total * 0.5).astype(dtype)
+    else:
+        mid = ((lo.astype(np.float64) + hi.astype(np.float64)) / 2).astype(dtype)
+    if dtype.kind == "f":
+        mid = np.where(np.isnan(w).any(axis=-1), dtype.type(np.nan), mid)
+    return mid
 
 
 def _nearest_into(x: np.ndarray, out: np.ndarray, axes: Sequence[int]) -> None:
@@ -880,6 +963,10 @@ def _finished_blocks(target: ZarrArray, workers: int) -> set[tuple[int, ...]]:
     def decodes(b: tuple[int, ...]) -> bool:
         region = tuple(slice(i * w, min((i + 1) * w, n)) for i, w, n in zip(b, wb, target.shape))
         try:
+            if not _block_intact(target, b):
+                # Empty, or a shard whose index does not fit it: zarr-python may read
+                # such a shard as the fill value without an error.
+                raise ValueError("torn block")
             target[region]
         except StoreUnavailableError:
             raise  # the store, not the block: do not rewrite everything
@@ -894,8 +981,63 @@ def _finished_blocks(target: ZarrArray, workers: int) -> set[tuple[int, ...]]:
         return {b for b, ok in zip(blocks, pool.map(decodes, blocks)) if ok}
 
 
-#: Written in the group when a pyramid build starts and deleted when it ends: what an
-#: interrupted build was asked to do, so that ``resume`` refuses to finish it differently.
+def _block_key(target: ZarrArray, index: Sequence[int]) -> str:
+    """The store key of the write block at grid ``index`` (as ``delete_block`` names it)."""
+    prefix, sep = target._key_encoding()
+    parts = [str(int(i)) for i in index] or ["0"]
+    name = sep.join(([prefix] if prefix else []) + parts) if index else (prefix or "0")
+    return join_key(target._ref.path, name)
+
+
+def _crc32c(data: bytes) -> int:
+    """CRC-32C (Castagnoli) of ``data``, the checksum of sharding indexes."""
+    try:
+        import google_crc32c
+
+        return int(google_crc32c.value(data))
+    except ImportError:
+        from crc32c import crc32c  # zarr-python's own dependency in some versions
+
+        return int(crc32c(data))
+
+
+def _block_intact(target: ZarrArray, index: Sequence[int]) -> bool:
+    """Whether the stored object of a write block can be whole: not empty, and for a
+    shard, an index (checksum verified when it has one) whose chunks lie inside it.
+    A crash of a non-atomic writer leaves empty or truncated objects."""
+    raw = target._ref.kv.get(_block_key(target, index))
+    if not raw:
+        return False
+    if target.shards is None:
+        return True  # decoding the chunk tells the rest
+    codecs = target.metadata.get("codecs") or []
+    sharding = next((c for c in codecs if isinstance(c, dict)
+                     and c.get("name") == "sharding_indexed"), None)
+    if sharding is None:
+        return True
+    conf = sharding.get("configuration") or {}
+    n = math.prod(s // c for s, c in zip(target.shards, target.chunks))
+    index_codecs = [c.get("name") if isinstance(c, dict) else c
+                    for c in conf.get("index_codecs") or ["bytes", "crc32c"]]
+    crc = "crc32c" in index_codecs
+    size = 16 * n + (4 if crc else 0)
+    if len(raw) < size:
+        return False
+    at_end = conf.get("index_location", "end") == "end"
+    index_bytes = raw[len(raw) - size:] if at_end else raw[:size]
+    if crc and _crc32c(index_bytes[:-4]) != int.from_bytes(index_bytes[-4:], "little"):
+        return False
+    entries = np.frombuffer(index_bytes[:16 * n], "<u8").reshape(n, 2)
+    empty = np.iinfo(np.uint64).max
+    used = ~((entries[:, 0] == empty) & (entries[:, 1] == empty))
+    lo, hi = (0, len(raw) - size) if at_end else (size, len(raw))
+    start, nbytes = entries[used, 0], entries[used, 1]
+    return bool(np.all(start >= lo) and np.all(start <= hi) and np.all(nbytes <= hi - start))
+
+
+#: Written in the group when a pyramid build starts and kept when it ends (with
+#: ``"complete": true``): what the build was asked to do, so that ``resume`` refuses to
+#: finish it differently, or to "finish" a group no build of ours ever started.
 #: (The leading dot keeps it out of the group's members.)
 RUN_RECORD = ".unizarr-pyramid-run.json"
 
@@ -920,36 +1062,50 @@ def _run_options(
 
 
 def _start_run(group: ZarrGroup, options: dict[str, Any], resume: bool) -> None:
-    """Record ``options`` as the build in progress; with ``resume``, first check that an
-    interrupted build (if its record is there) had the same ones.
+    """Record ``options`` as the build in progress; with ``resume``, first check that the
+    group holds the record of a build (interrupted or complete) with the same ones.
 
     Raises
     ------
     ValueError
-        Resuming a build that was started with other levels, axes, method or
-        ``write_base``: finishing it so would mix two pyramids.
+        Resuming where no build of ours ever started (no record: the levels there are
+        not ours to keep), or a build that was started with other levels, axes,
+        method, ``write_base`` or source: finishing it so would mix two pyramids.
+        Nothing is written then.
     """
     if resume:
         raw = group._get_hidden(RUN_RECORD)
         try:
             before = json.loads(raw) if raw is not None else None
         except ValueError:
-            before = None  # torn or foreign: nothing to compare with
-        if isinstance(before, dict) and before != options:
+            before = None
+        if not isinstance(before, dict):
+            raise ValueError(
+                f"resume: {group.url} holds no record of a pyramid build "
+                f"({RUN_RECORD} is {'unreadable' if raw is not None else 'missing'}), so its "
+                "levels cannot be trusted as ours; nothing was changed: build without resume"
+            )
+        # Once a build completed, level 0 is whole: whether it came from ``source`` or
+        # from the store no longer matters.
+        ignore = {"complete", "write_base"} if before.get("complete") else {"complete"}
+        keys = [k for k in options if k not in ignore]
+        if any(before.get(k) != options[k] for k in keys):
             diff = ", ".join(
                 f"{k}={before.get(k)!r} (now {options[k]!r})"
-                for k in options if before.get(k) != options[k]
+                for k in keys if before.get(k) != options[k]
             )
             raise ValueError(
-                f"the interrupted pyramid build in {group.url} was started with {diff}; "
+                f"the pyramid build in {group.url} was started with {diff}; "
                 "resume it with the same arguments (the same command line), or start over "
                 "without resume"
             )
     group._set_hidden(RUN_RECORD, json.dumps(options).encode())
 
 
-def _finish_run(group: ZarrGroup) -> None:
-    group._delete_hidden(RUN_RECORD)
+def _finish_run(group: ZarrGroup, options: dict[str, Any]) -> None:
+    """Mark the build complete; the record stays, so that a later ``resume`` can tell
+    this pyramid from a foreign one (and verify it rather than refuse)."""
+    group._set_hidden(RUN_RECORD, json.dumps({**options, "complete": True}).encode())
 
 
 def _copy_missing(source: Any, target: ZarrArray, done: set[tuple[int, ...]], workers: int) -> None:
@@ -1118,7 +1274,8 @@ def generate_pyramid(
         raise ValueError("write_base=True needs the level-0 data as source=")
 
     shapes = level_shapes(base.shape, base.chunks, axes, levels)
-    _start_run(group, _run_options(shapes, axes, method, write_base, source_id), resume)
+    run = _run_options(shapes, axes, method, write_base, source_id)
+    _start_run(group, run, resume)
     targets = [base]
     for i, s in enumerate(shapes[1:], 1):
         old = group.get(str(i)) if resume else None
@@ -1147,7 +1304,7 @@ def generate_pyramid(
         if level0 is not None and base.size:  # no level to build, but level 0 to store
             run_on_cluster(cluster, [], level0, axes=axes, method=method, dtype=base.dtype,
                            progress=progress)
-        _finish_run(group)
+        _finish_run(group, run)
         return shapes
 
     plans = plan_passes(
@@ -1187,7 +1344,7 @@ def generate_pyramid(
         runner = _Runner(axes, kernel, base.dtype, workers, progress, total)
         for p in passes:
             runner.run(p)
-    _finish_run(group)
+    _finish_run(group, run)
     return shapes
 
 
