@@ -14,6 +14,7 @@ Python traceback.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -741,8 +742,10 @@ def scheduler_client(scheduler: str | None) -> Iterator[Any]:
 
 
 def _input_fingerprint(ref: InputRef | None) -> str | None:
-    """Path, size and modification time of a local input file (the path alone for a
-    directory or URL): ``--resume`` refuses to finish a conversion of another input."""
+    """Path, size and modification time of a local input file; for a directory (a TIFF
+    folder, a Zarr store) a digest of the names, sizes and modification times of
+    every file below it; the URL alone for a remote input: ``--resume`` refuses to
+    finish a conversion of another input."""
     if ref is None:
         return None
     path = ref.path
@@ -750,7 +753,21 @@ def _input_fingerprint(ref: InputRef | None) -> str | None:
         real = os.path.realpath(path)
         st = os.stat(real)
     except (OSError, ValueError):
-        return path  # a URL
+        return path  # a URL or a glob
+    if stat.S_ISDIR(st.st_mode):
+        digest = hashlib.sha256()
+        for dirpath, dirnames, filenames in os.walk(real):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if name.startswith(".unizarr-"):
+                    continue
+                try:
+                    fst = os.stat(os.path.join(dirpath, name))
+                except OSError:
+                    continue
+                rel = os.path.relpath(os.path.join(dirpath, name), real)
+                digest.update(f"{rel}\0{fst.st_size}\0{fst.st_mtime_ns}\n".encode())
+        return f"{real} (directory, contents {digest.hexdigest()[:16]})"
     if not stat.S_ISREG(st.st_mode):
         return real
     return f"{real} ({st.st_size} bytes, modified {st.st_mtime_ns} ns)"

@@ -77,7 +77,8 @@ def list_store(url: str, options: dict[str, Any] | None = None) -> list[str]:
         found = fs.find(root, withdirs=False)
     except FileNotFoundError:
         return []
-    return [f[len(root):].lstrip("/") for f in found if f.startswith(root)]
+    # only keys below "root/": a sibling "root.bak/..." shares the string prefix
+    return [f[len(root) + 1:] for f in found if f.startswith(root + "/")]
 
 
 def _reader(url: str, options: dict[str, Any] | None) -> Callable[[str], bytes | None]:

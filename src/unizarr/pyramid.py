@@ -273,9 +273,48 @@ def _mean_wide(x: np.ndarray, out: np.ndarray, axes: Sequence[int]) -> None:
     out[...] = _from_unsigned(q, x.dtype)
 
 
+def _pair_twosum(
+    s: np.ndarray, e: np.ndarray, axis: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise sums along ``axis`` with Knuth's TwoSum: ``s + e`` stays the exact sum
+    (``e`` gathers the rounding errors, which a float adds exactly in practice), so
+    cancellation (``1 + max - max``) does not lose the small terms."""
+    n = s.shape[axis]
+    m = n // 2
+    a, b = s[_at(axis, slice(0, 2 * m, 2))], s[_at(axis, slice(1, 2 * m, 2))]
+    total = a + b
+    bv = total - a
+    err = (a - (total - bv)) + (b - bv)
+    err += e[_at(axis, slice(0, 2 * m, 2))]
+    err += e[_at(axis, slice(1, 2 * m, 2))]
+    if n % 2:
+        total = np.concatenate([total, s[_at(axis, slice(n - 1, n))]], axis=axis)
+        err = np.concatenate([err, e[_at(axis, slice(n - 1, n))]], axis=axis)
+    return total, err
+
+
+def _mean_float(x: np.ndarray, out: np.ndarray, axes: Sequence[int]) -> None:
+    """Mean of floats in a wider float (no overflow near the maximum), compensated so
+    that cancelling extremes do not swallow the small values; NaN and inf as numpy."""
+    acc = _sum_dtype(x.dtype, 2 ** len(axes))
+    s = x.astype(acc)
+    e = np.zeros_like(s)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for a in axes:
+            s, e = _pair_twosum(s, e, a)
+        exact = np.isfinite(s)
+        total = np.where(exact, s + np.where(exact, e, 0), s)  # inf/NaN: as numpy's sum
+    k = _shift_counts(x.shape, axes)
+    out[...] = total * (np.ldexp(acc.type(1), -np.asarray(k)) if isinstance(k, np.ndarray)
+                        else acc.type(0.5) ** k)
+
+
 def _mean_block(x: np.ndarray, out: np.ndarray, axes: Sequence[int]) -> None:
     if x.dtype.kind in "iu" and x.dtype.itemsize == 8:
         _mean_wide(x, out, axes)
+        return
+    if x.dtype.kind == "f":
+        _mean_float(x, out, axes)
         return
     acc = _sum_dtype(x.dtype, 2 ** len(axes))
     s = x
