@@ -442,6 +442,16 @@ def _clear_remote(output: str, storage_options: dict[str, Any] | None) -> None:
     fs.invalidate_cache()
 
 
+def _discard(path: str) -> None:
+    """Remove a half-built replacement now, and again at exit: writer threads still
+    finishing a block when the error (or Ctrl-C) came may recreate files in it until
+    the interpreter joins them, which happens before ``atexit`` handlers run."""
+    import atexit
+
+    shutil.rmtree(path, ignore_errors=True)
+    atexit.register(shutil.rmtree, path, True)
+
+
 def write_output(
     output: str,
     overwrite: bool,
@@ -462,13 +472,13 @@ def write_output(
             try:
                 result = build(tmp)
             except Interrupted:
-                shutil.rmtree(tmp, ignore_errors=True)
+                _discard(tmp)
                 raise Interrupted(
                     f"interrupted; {output} was left as it was (the replacement being "
                     "built beside it was removed): run the same command again"
                 ) from None
             except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
+                _discard(tmp)
                 raise
             swap_in(tmp, output)
         return result
