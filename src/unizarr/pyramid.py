@@ -1241,8 +1241,13 @@ def generate_pyramid(
         read back once to catch the torn files of non-atomic writers); blocks equal to
         the fill value are never stored and are simply recomputed. The result is the
         same as an uninterrupted run's. A build records its level shapes, axes, method,
-        ``write_base`` and ``source_id`` in the group while it runs; resuming one that
-        was started with others is a ``ValueError``. See ``docs/resume.md``.
+        ``write_base`` and ``source_id`` in the group when it starts and keeps the
+        record (marked complete) when it ends; resuming needs that record: a group
+        without one (levels that are not known to be ours), or one started with other
+        options, is a ``ValueError`` before anything is written. Resuming a complete
+        build with the same options verifies it (torn blocks are rewritten). Empty
+        blocks, and shards whose index does not fit them, count as torn. See
+        ``docs/resume.md``.
     source_id : str, optional
         What the data comes from (e.g. a file's path, size and modification time), for
         ``resume`` to refuse finishing a build from another source.
