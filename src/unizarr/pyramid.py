@@ -1144,7 +1144,10 @@ def _start_run(group: ZarrGroup, options: dict[str, Any], resume: bool) -> None:
 def _finish_run(group: ZarrGroup, options: dict[str, Any]) -> None:
     """Mark the build complete; the record stays, so that a later ``resume`` can tell
     this pyramid from a foreign one (and verify it rather than refuse)."""
-    group._set_hidden(RUN_RECORD, json.dumps({**options, "complete": True}).encode())
+    # Whether level 0 was written from ``source`` no longer matters once it is whole
+    # (and must not make two identical pyramids differ in their record).
+    done = {k: v for k, v in options.items() if k != "write_base"}
+    group._set_hidden(RUN_RECORD, json.dumps({**done, "complete": True}).encode())
 
 
 def _copy_missing(source: Any, target: ZarrArray, done: set[tuple[int, ...]], workers: int) -> None:
