@@ -24,7 +24,8 @@ Values
     * any fractional slope or intercept: ``float32``.
 
     A stored value outside the ``BitsStored`` range that does not fit the chosen type
-    is reported as damaged data.
+    is reported as damaged data. ``MONOCHROME1`` (inverted greyscale) values are kept as
+    stored, as dcm2niix does; colour and 1-bit images are refused.
 
 Geometry
     Axes are (z, y, x) = (slice, row, column). Voxel sizes are ``PixelSpacing`` (row
@@ -109,6 +110,10 @@ class _Plane:
     spacing: tuple[float, float] | None
     slope: float
     inter: float
+    #: SpacingBetweenSlices or SliceThickness: the z size of a lone slice
+    thickness: float = 0.0
+    #: transfer syntax name when the pixel data is compressed, for decoder hints
+    compressed: str = ""
 
 
 def _floats(value: Any, n: int) -> np.ndarray | None:
@@ -145,6 +150,15 @@ def _rescale(value: Any, default: float) -> float:
 
 def _planes_of(path: str, ds: Any) -> list[_Plane]:
     """The planes of one file, with their geometry and rescale."""
+    planes = _geometry_of(path, ds)
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is not None and getattr(syntax, "is_compressed", False):
+        for p in planes:
+            p.compressed = str(getattr(syntax, "name", syntax))
+    return planes
+
+
+def _geometry_of(path: str, ds: Any) -> list[_Plane]:
     nframes = int(getattr(ds, "NumberOfFrames", 1) or 1)
     spacing = _floats(getattr(ds, "PixelSpacing", None), 2)
     orient = _floats(getattr(ds, "ImageOrientationPatient", None), 6)
@@ -152,8 +166,10 @@ def _planes_of(path: str, ds: Any) -> list[_Plane]:
     slope = _rescale(getattr(ds, "RescaleSlope", None), 1.0)
     inter = _rescale(getattr(ds, "RescaleIntercept", None), 0.0)
     sp = tuple(spacing) if spacing is not None else None
+    step = _rescale(getattr(ds, "SpacingBetweenSlices", None), 0.0) or _rescale(
+        getattr(ds, "SliceThickness", None), 0.0)
     if nframes == 1:
-        return [_Plane(path, None, position, orient, sp, slope, inter)]
+        return [_Plane(path, None, position, orient, sp, slope, inter, abs(step))]
     per_frame = getattr(ds, "PerFrameFunctionalGroupsSequence", None)
     shared = _seq_item(ds, "SharedFunctionalGroupsSequence")
     planes = []
@@ -179,8 +195,6 @@ def _planes_of(path: str, ds: Any) -> list[_Plane]:
             ))
         return planes
     # Classic multi-frame: one position for the first frame, frames a fixed step apart.
-    step = _rescale(getattr(ds, "SpacingBetweenSlices", None), 0.0) or _rescale(
-        getattr(ds, "SliceThickness", None), 0.0)
     normal = np.cross(orient[:3], orient[3:]) if orient is not None else None
     for i in range(nframes):
         pos = None
@@ -283,13 +297,14 @@ def _stack(planes: list[_Plane], where: str) -> _Geometry:
                 f"the slices of {where} cannot be ordered by position; add the geometry "
                 "or convert the files one by one"
             )
-        return _Geometry([0], (1.0, float(dy), float(dx)), None)
+        return _Geometry([0], (ref.thickness or 1.0, float(dy), float(dx)), None)
 
     row, col = ref.orientation[:3], ref.orientation[3:]
     normal = np.cross(row, col)
     dist = np.array([float(p.position @ normal) for p in planes])
     order = sorted(range(len(planes)), key=lambda i: dist[i])
-    dz = 1.0
+    # a lone slice is as thick as its header says (1 when it does not)
+    dz = ref.thickness or 1.0
     if len(planes) > 1:
         d = dist[order]
         gaps = np.diff(d)
@@ -400,9 +415,14 @@ class DicomSource:
         try:
             arr = pixel_array(p.path, index=p.frame)
         except Exception as exc:  # missing decoder plugin, truncated pixel data, ...
+            hint = (
+                f"; the pixels are compressed ({p.compressed}): if the file is intact, "
+                "install a decoder: pip install pylibjpeg pylibjpeg-libjpeg "
+                "pylibjpeg-openjpeg"
+            ) if p.compressed else ""
             raise CorruptDataError(
                 f"cannot decode the pixels of DICOM file {_name(p)}: "
-                f"{' '.join(str(exc).split())}"
+                f"{' '.join(str(exc).split())}{hint}"
             ) from None
         if arr.shape != self.shape[1:]:
             raise CorruptDataError(
