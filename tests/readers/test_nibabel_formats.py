@@ -167,6 +167,11 @@ def test_minc_4d_time_first(tmp_path, name):
     np.testing.assert_allclose(vol.read(), want, rtol=1e-6)
     assert vol.shape[0] == 2
     np.testing.assert_allclose(vol.affine, img.affine)
+    # NIfTI header for NIfTI-Zarr: (i, j, k, t) order, the image's affine, float32
+    hdr = vol.nifti_header
+    assert hdr.get_data_shape() == (10, 20, 20, 2) and hdr.get_data_dtype() == np.float32
+    np.testing.assert_allclose(hdr.get_best_affine(), img.affine, atol=1e-5)
+    assert hdr.get_slope_inter() in ((1.0, 0.0), (None, None))
     np.testing.assert_allclose(vol.read_region((slice(1, 2), slice(0, 3), slice(4, 9), slice(0, 2))),
                                want[1:2, 0:3, 4:9, 0:2], rtol=1e-6)
 
@@ -210,12 +215,23 @@ def test_sniff_refuses_other_files(tmp_path, vox):
         nf.open_volume(str(tmp_path / "fake.hdr"))
 
 
-def test_write_through_open_group(tmp_path, vox, driver, zarr_version):
+def test_write_through_open_group(tmp_path, driver, zarr_version):
+    """MINC-2 -> OME-Zarr level 0 + NIfTI-Zarr header on each engine; nifti-zarr's
+    reader gives back nibabel's voxels and affine."""
+    import niizarr
+
     path = shipped("minc2_4d.mnc", tmp_path)
     vol = nf.open_volume(str(path))
     g = uz.open_group(str(tmp_path / "out.zarr"), mode="w", driver=driver,
                       zarr_version=zarr_version)
     g.create_array("0", data=vol.read(), chunks=(1, 5, 8, 8))
-    back = uz.open_group(str(tmp_path / "out.zarr"), mode="r", driver=driver)["0"][...]
+    uz.write_ome_metadata(g, vol.axes, space_scale=vol.space_scale,
+                          space_unit=vol.space_unit, time_unit=vol.time_unit, name=vol.name)
+    uz.write_nifti_header(g, vol.nifti_header)
     img = nib.load(path)
-    np.testing.assert_allclose(back, np.asarray(img.dataobj).transpose(0, 3, 2, 1), rtol=1e-6)
+    want = np.asarray(img.dataobj)                       # (time, i, j, k)
+    back = uz.open_group(str(tmp_path / "out.zarr"), mode="r", driver=driver)["0"][...]
+    np.testing.assert_allclose(back, want.transpose(0, 3, 2, 1), rtol=1e-6)
+    nii = niizarr.zarr2nii(str(tmp_path / "out.zarr"))
+    np.testing.assert_allclose(np.asarray(nii.dataobj), want.transpose(1, 2, 3, 0), rtol=1e-6)
+    np.testing.assert_allclose(nii.header.get_best_affine(), img.affine, atol=1e-5)

@@ -35,7 +35,8 @@ Geometry
     patient coordinates with the first two world axes negated, the convention of
     nibabel and dcm2niix (whose NIfTI files store the same matrix; dcm2niix may
     additionally flip the row order of the pixels, which changes the matrix but not
-    the world position of any voxel).
+    the world position of any voxel). The same matrix goes into a NIfTI-1 header
+    (``Volume.nifti_header``: sform and qform, millimetres) for NIfTI-Zarr output.
 
 Reads are lazy: a block of the output decodes only the files (or frames) it covers.
 """
@@ -520,6 +521,12 @@ def open_volume(path: str, series: Any = None, **options: Any) -> Volume:
     dtype = output_dtype(stored, lo, hi, [(q.slope, q.inter) for q in ordered])
     source = DicomSource(ordered, (len(ordered), rows, cols), stored, dtype)
     name = str(getattr(ref, "SeriesDescription", "") or "") or (p.name if p.is_dir() else p.stem)
+    header = None
+    if geo.affine is not None:
+        from .nibabel_formats import nifti_header_for
+
+        dz, dy, dx = geo.scale
+        header = nifti_header_for((cols, rows, len(ordered)), dtype, [dx, dy, dz], geo.affine)
     return Volume(
         source=source,
         axes=("z", "y", "x"),
@@ -528,6 +535,7 @@ def open_volume(path: str, series: Any = None, **options: Any) -> Volume:
         name=name,
         format="DICOM",
         affine=geo.affine,
+        nifti_header=header,
     )
 
 

@@ -139,9 +139,12 @@ def _name(path: str) -> str:
     return stem.split("+")[0] if base.upper().endswith((".HEAD", ".BRIK")) else stem
 
 
-def _nifti_header(shape: tuple[int, ...], dtype: np.dtype, zooms: list[float],
-                  affine: np.ndarray, time_unit: str | None) -> Any:
-    """A NIfTI-1 header describing the output, so NIfTI-Zarr carries the geometry."""
+def nifti_header_for(shape: tuple[int, ...], dtype: np.dtype, zooms: list[float],
+                     affine: np.ndarray, time_unit: str | None = None) -> Any:
+    """A NIfTI-1 header describing an output read from another format, so that its
+    NIfTI-Zarr ``nifti`` member carries the geometry: ``shape`` and ``zooms`` in NIfTI
+    order (i, j, k[, t]), sform and qform both ``affine`` (scanner), millimetres, slope 1
+    and intercept 0 (values are stored already scaled)."""
     import nibabel as nib
 
     hdr = nib.Nifti1Header()
@@ -243,7 +246,7 @@ def open_volume(path: str, **options: Any) -> Volume:
             dtype = probe.dtype.newbyteorder("=")
         source = _Cast(proxy, dtype, path)
         nz = list(zooms) + [1.0] * 5
-        nifti_header = _nifti_header(
+        nifti_header = nifti_header_for(
             tuple(shape[a] for a in spatial + rest), dtype,
             sz + [nz[a] for a in rest], np.asarray(img.affine, dtype=float), time_unit,
         )
