@@ -388,7 +388,8 @@ def test_write_through_open_group(tmp_path, raw, driver, zarr_version):
     vol = dicom.open_volume(str(tmp_path / "s"))
     g = uz.open_group(str(tmp_path / "out.zarr"), mode="w", driver=driver,
                       zarr_version=zarr_version)
-    g.create_array("0", data=vol.read(), chunks=(2, 5, 6))
+    # through dask, block by block (threads read slices concurrently)
+    g.create_array("0", data=vol.to_dask((2, 5, 6)), chunks=(2, 5, 6))
     uz.write_ome_metadata(g, vol.axes, space_scale=vol.space_scale,
                           space_unit=vol.space_unit, name=vol.name)
     uz.write_nifti_header(g, vol.nifti_header)

@@ -224,7 +224,7 @@ def test_write_through_open_group(tmp_path, driver, zarr_version):
     vol = nf.open_volume(str(path))
     g = uz.open_group(str(tmp_path / "out.zarr"), mode="w", driver=driver,
                       zarr_version=zarr_version)
-    g.create_array("0", data=vol.read(), chunks=(1, 5, 8, 8))
+    g.create_array("0", data=vol.to_dask((1, 5, 8, 8)), chunks=(1, 5, 8, 8))
     uz.write_ome_metadata(g, vol.axes, space_scale=vol.space_scale,
                           space_unit=vol.space_unit, time_unit=vol.time_unit, name=vol.name)
     uz.write_nifti_header(g, vol.nifti_header)

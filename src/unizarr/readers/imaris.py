@@ -23,6 +23,7 @@ builds its own pyramid. Imaris has no patient/world orientation, so ``affine`` i
 from __future__ import annotations
 
 import os
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -133,11 +134,17 @@ class ImarisSource:
         self.dtype = np.dtype(dtype)
         self.ndim = 5
         self._file: Any = None
+        self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_file"] = None
+        del state["_lock"]
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         if self._file is not None:
@@ -145,10 +152,11 @@ class ImarisSource:
             self._file = None
 
     def _data(self, t: int, c: int) -> Any:
-        if self._file is None:
-            import h5py
+        with self._lock:   # dask threads: open the file once
+            if self._file is None:
+                import h5py
 
-            self._file = h5py.File(self.path, "r")
+                self._file = h5py.File(self.path, "r")
         name = f"{LEVEL0}/TimePoint {self.times[t]}/Channel {self.channels[c]}/Data"
         data = self._file.get(name)
         if data is None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -232,16 +233,22 @@ class _CziRead:
     """Reads a region of one CZI scene, decoding only the subblocks it intersects.
 
     ``origin`` is the scene's first index along every dimension in the file's global
-    coordinates (CZI places scenes side by side on one stage grid).
+    coordinates (CZI places scenes side by side on one stage grid). czifile reads
+    through one seek-and-read file handle, so concurrent reads (dask threads) take
+    turns.
     """
 
     def __init__(self, path: str, origin: tuple[int, ...]) -> None:
         self.path = path
         self.origin = origin
         self._czi: Any = None
+        self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "origin": self.origin, "_czi": None}
+        return {"path": self.path, "origin": self.origin}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], state["origin"])  # type: ignore[misc]
 
     def close(self) -> None:
         if self._czi is not None:
@@ -249,6 +256,10 @@ class _CziRead:
             self._czi = None
 
     def __call__(self, ranges: list[range]) -> np.ndarray:
+        with self._lock:
+            return self._read(ranges)
+
+    def _read(self, ranges: list[range]) -> np.ndarray:
         if self._czi is None:
             self._czi = _require("CZI", self.path).CziFile(self.path)
         czi = self._czi
@@ -398,14 +409,23 @@ class _LifRead:
         self.path = path
         self.index = index
         self._arr: Any = None
+        self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "index": self.index, "_arr": None}
+        return {"path": self.path, "index": self.index}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], state["index"])  # type: ignore[misc]
 
     def close(self) -> None:
         self._arr = None
 
     def __call__(self, ranges: list[range]) -> np.ndarray:
+        with self._lock:   # dask threads: map the file once
+            self._open()
+        return np.array(self._arr[tuple(slice(r.start, r.stop, r.step) for r in ranges)])
+
+    def _open(self) -> None:
         if self._arr is None:
             liffile = _require("LIF", self.path)
             with liffile.LifFile(self.path, squeeze=False) as lif:
@@ -416,7 +436,6 @@ class _LifRead:
                         f"cannot read image {self.index} of {self.path}: "
                         f"{' '.join(str(exc).split())}"
                     ) from None
-        return np.array(self._arr[tuple(slice(r.start, r.stop, r.step) for r in ranges)])
 
 
 def _open_lif(path: str, series: Any) -> Volume:
