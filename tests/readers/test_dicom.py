@@ -399,3 +399,18 @@ def test_write_through_open_group(tmp_path, raw, driver, zarr_version):
     img = niizarr.zarr2nii(str(tmp_path / "out.zarr"))
     np.testing.assert_array_equal(np.asarray(img.dataobj), (raw.astype(np.int32) - 1024).T)
     np.testing.assert_allclose(img.header.get_best_affine(), expected_affine(), atol=1e-5)
+
+
+def test_bits_above_high_bit_are_not_pixel_data(tmp_path, raw):
+    """12 bits stored: the standard leaves bits above HighBit to other uses (old overlay
+    planes), so they are masked off, as pydicom and every viewer do, and the output
+    stays int16."""
+    bad = raw.copy()
+    bad[2, 3, 4] = 0xF000 | 1234
+    write_series(tmp_path / "s", bad, shuffle=False, slope=1, inter=-1024, bits_stored=12)
+    vol = dicom.open_volume(str(tmp_path / "s"))
+    assert vol.dtype == np.int16
+    got = vol.read()
+    want = raw.astype(np.int32) - 1024
+    want[2, 3, 4] = 1234 - 1024
+    np.testing.assert_array_equal(got, want)

@@ -160,7 +160,7 @@ def test_czi_damaged_subblock_raises(tmp_path, czi_data):
         vol.read()
 
 
-# -- LIF --------------------------------------------------------------------------------------------
+# -- LIF ------------------------------------------------------------------------------------------
 def test_lif_images_are_series(tmp_path, lif_data):
     path = tmp_path / "a.lif"
     write_lif(path, [

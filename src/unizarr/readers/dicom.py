@@ -44,7 +44,6 @@ Reads are lazy: a block of the output decodes only the files (or frames) it cove
 from __future__ import annotations
 
 import os
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -372,7 +371,9 @@ def _stored_type(ds: Any, where: str) -> tuple[np.dtype, int, int]:
     return dtype, lo, hi
 
 
-def output_dtype(stored: np.dtype, lo: int, hi: int, rescale: list[tuple[float, float]]) -> np.dtype:
+def output_dtype(
+    stored: np.dtype, lo: int, hi: int, rescale: list[tuple[float, float]]
+) -> np.dtype:
     """The output type for stored values in ``[lo, hi]`` under these (slope, intercept)s.
 
     >>> output_dtype(np.dtype("uint16"), 0, 4095, [(1.0, -1024.0)])
@@ -538,13 +539,3 @@ def open_volume(path: str, series: Any = None, **options: Any) -> Volume:
         nifti_header=header,
     )
 
-
-def series_summary(path: str) -> list[tuple[str, str, int]]:
-    """(SeriesInstanceUID, SeriesDescription, file count) of each series in a folder."""
-    p = Path(path)
-    files = [f for f in _folder_files(p) if _is_dicom_file(f)] if p.is_dir() else [p]
-    counts: Counter[tuple[str, str]] = Counter()
-    for _, ds in _read_headers(files):
-        counts[(str(getattr(ds, "SeriesInstanceUID", "") or ""),
-                str(getattr(ds, "SeriesDescription", "") or ""))] += 1
-    return [(uid, desc, n) for (uid, desc), n in counts.items()]
