@@ -132,6 +132,12 @@ class Volume:
         Image name for the OME metadata.
     format : str
         What was read, for messages (``"NIfTI-1"``, ``"TIFF"``, ...).
+    affine : numpy.ndarray or None
+        4x4 voxel-to-world matrix where the format has one, in NIfTI's convention: it
+        maps voxel indices in the *reverse* of the spatial output order (x, y, z, i.e.
+        NIfTI's i, j, k) to RAS+ world coordinates in ``space_unit``.
+    channel_names : tuple of str or None
+        One name per channel, when the format names them.
     """
 
     source: ArrayLike
@@ -144,6 +150,8 @@ class Volume:
     nifti_header: Any = None
     name: str = ""
     format: str = ""
+    affine: Any = None
+    channel_names: tuple[str, ...] | None = None
     _closers: list[Callable[[], Any]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
