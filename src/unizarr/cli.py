@@ -695,6 +695,9 @@ def convert(
     resume: Annotated[bool, Flag] = False,
     quiet: Annotated[bool, Flag] = False,
     scheduler: str | None = None,
+    reader: str | None = None,
+    series: str | None = None,
+    pattern: str | None = None,
 ) -> int:
     """Convert a NIfTI, TIFF, .npy or Zarr image to an OME-Zarr with a pyramid.
 
@@ -734,6 +737,17 @@ def convert(
         tcp://127.0.0.1:8786) or its scheduler file (JSON). The workers read INPUT,
         write level 0 and build the pyramid (they must see INPUT and OUTPUT at the
         same paths or URLs); --max-memory is then the budget of each worker thread.
+    reader
+        Read INPUT with this reader (nifti, tiff, slices, npy, zarr, dicom, ...)
+        instead of detecting its format from its content.
+    series
+        Image of a multi-image file (e.g. an OME-TIFF with several series) to convert:
+        its number, or 'all' for one image per series in a bioformats2raw-style
+        collection. Required when the file holds several images.
+    pattern
+        How slice file names map to axes, for a folder or glob of slices: a template
+        such as '{name}_c{c}_z{z}.tif' or a regex with groups (?P<z>...), (?P<c>...),
+        (?P<t>...). Gaps and duplicates are refused.
     """
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other")
@@ -749,9 +763,12 @@ def convert(
     options = parse_json_object(storage_options, "--storage-options")
     # --resume accepts an existing output, as --overwrite does, but only a Zarr store.
     check_output(output, overwrite or resume, [input])
-    ref = InputRef.of(input, driver=cfg.driver, storage_options=options, no_time=cfg.no_time)
+    picks = dict(reader=reader, series=series, pattern=pattern)
+    ref = InputRef.of(input, driver=cfg.driver, storage_options=options, no_time=cfg.no_time,
+                      **picks)
     with (
-        open_input(input, driver=cfg.driver, storage_options=options, no_time=cfg.no_time) as vol,
+        open_input(input, driver=cfg.driver, storage_options=options, no_time=cfg.no_time,
+                   **picks) as vol,
         scheduler_client(scheduler) as client,
     ):
         if scale is not None:

@@ -132,6 +132,11 @@ class Volume:
         Image name for the OME metadata.
     format : str
         What was read, for messages (``"NIfTI-1"``, ``"TIFF"``, ...).
+    affine : numpy.ndarray or None
+        4x4 voxel-to-world matrix of the input, in the source's own convention (NIfTI:
+        RAS+ millimetres from (i, j, k)), where the format has one.
+    channel_names : tuple of str or None
+        One name per channel (``c`` axis), where the format names them.
     """
 
     source: ArrayLike
@@ -144,6 +149,8 @@ class Volume:
     nifti_header: Any = None
     name: str = ""
     format: str = ""
+    affine: Any = None
+    channel_names: tuple[str, ...] | None = None
     _closers: list[Callable[[], Any]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
