@@ -453,6 +453,30 @@ class _RegionSource:
         return np.asarray(self._vol.read_region(region))
 
 
+#: Channel colours when the input names channels but gives no colour (OMERO's order).
+_CHANNEL_COLORS = ("FF0000", "00FF00", "0000FF", "FF00FF", "00FFFF", "FFFF00", "FFFFFF")
+
+
+def _write_channel_labels(root: uz.ZarrGroup, vol: Volume, ome_version: str) -> None:
+    """The input's channel names as OME ``omero`` channel labels (with the colour and
+    the dtype-range window that the schema requires), before the multiscales metadata."""
+    dtype = np.dtype(vol.dtype)
+    info = np.iinfo(dtype) if dtype.kind in "iub" and dtype != bool else None
+    low, high = (float(info.min), float(info.max)) if info else (0.0, 1.0)
+    colors = _CHANNEL_COLORS if len(vol.channel_names or ()) > 1 else ("FFFFFF",)
+    omero = {"channels": [
+        {"label": str(label), "color": colors[i % len(colors)], "active": True,
+         "window": {"min": low, "max": high, "start": low, "end": high}}
+        for i, label in enumerate(vol.channel_names or ())
+    ]}
+    attrs = root.attrs.asdict()
+    if ome_version == "0.4":
+        attrs["omero"] = omero
+    else:
+        attrs["ome"] = {**dict(attrs.get("ome") or {}), "omero": omero}
+    root.attrs.put(attrs)
+
+
 def convert_volume(
     vol: Volume,
     output: str,
@@ -514,6 +538,8 @@ def convert_volume(
                 client=client if client is not None else False,
                 source_id=_input_fingerprint(input_ref),
             )
+        if vol.channel_names:
+            _write_channel_labels(root, vol, ome_version)
         uz.write_ome_metadata(
             root,
             list(vol.axes),

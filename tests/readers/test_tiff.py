@@ -66,6 +66,11 @@ def test_ome_tiff_convert_keeps_channels_sizes_units_names(
     assert units["x"] == units["z"] == "micrometer"
     labels = [c["label"] for c in ome_of(out)["omero"]["channels"]]
     assert labels == ["DAPI", "GFP", "RFP"]
+    import unizarr as uz
+    from unizarr.io.report import validate_store
+
+    findings = validate_store(uz.open_group(out, "r"))
+    assert not [f for f in findings if f["severity"] == "error"], findings
 
 
 def test_pyramidal_ome_tiff_reads_full_resolution(tmp_path: Path) -> None:

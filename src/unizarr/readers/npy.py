@@ -37,8 +37,12 @@ def _check_length(path: Path) -> None:
             return  # np.load gives its own error
         f.seek(0)
         try:
-            version = np.lib.format.read_magic(f)
-            shape, _, dtype = np.lib.format._read_array_header(f, version)  # noqa: SLF001
+            major, _ = np.lib.format.read_magic(f)
+            read_header = (
+                np.lib.format.read_array_header_1_0 if major == 1
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read_header(f)
         except Exception:
             return
         if dtype.hasobject:

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import CorruptDataError
 from ..io.volume import CANONICAL_AXES, Volume
-from .tiff import _imagej_sizes, _natural_key, is_glob
+from .tiff import _imagej_sizes, _natural_key, check_log, is_glob, quiet_tifffile
 
 OPTIONS = frozenset({"pattern"})
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -189,8 +189,10 @@ def _jp2_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
 def _tiff_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
     import tifffile
 
-    with tifffile.TiffFile(path) as tif:
-        if len(tif.series) != 1:
+    with quiet_tifffile() as log, tifffile.TiffFile(path) as tif:
+        nseries = len(tif.series)
+        check_log(log, path)
+        if nseries != 1:
             raise ValueError(f"holds {len(tif.series)} images, a slice holds one")
         s = tif.series[0]
         size = tif.filehandle.size

@@ -21,10 +21,13 @@ refused at open, not read as zeros).
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import re
 import stat
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +185,46 @@ def _imagej_sizes(tif: Any) -> tuple[dict[str, float], str | None]:
     return sizes, normalize_unit(unit)
 
 
+class _TiffLog(logging.Handler):
+    """Collects what tifffile logs while a file is parsed, instead of printing it: a
+    damaged page chain is only *logged* by tifffile, which then returns fewer pages -
+    a silent subset that must be an error instead."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.errors: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            self.errors.append(record.getMessage())
+
+
+@contextmanager
+def quiet_tifffile() -> Iterator[_TiffLog]:
+    """tifffile's log records of the block, captured (never printed on stderr)."""
+    logger = logging.getLogger("tifffile")
+    handler = _TiffLog()
+    old = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = old
+
+
+def check_log(log: _TiffLog, where: str) -> None:
+    """Refuse a file whose parsing tifffile reported as broken (pages cut off)."""
+    for message in log.errors:
+        low = message.lower()
+        if "invalid page offset" in low or "reshape" in low or "truncat" in low:
+            raise CorruptDataError(
+                f"{where} is truncated or damaged: its page chain is broken "
+                f"({message.split('> ', 1)[-1]}); the file is incomplete - copy it again"
+            )
+
+
 def _describe_series(tif: Any) -> str:
     parts = []
     for i, s in enumerate(tif.series):
@@ -252,9 +295,12 @@ def read_tiff(path: str | os.PathLike, *, series: int | str | None = None) -> Vo
     time_unit: str | None = None
     channel_names: tuple[str, ...] | None = None
     try:
-        tif = tifffile.TiffFile(path_s)
-        closers.append(tif.close)
-        n = len(tif.series)
+        with quiet_tifffile() as log:
+            tif = tifffile.TiffFile(path_s)
+            closers.append(tif.close)
+            n = len(tif.series)
+            _ = [s.shape for s in tif.series]
+        check_log(log, path_s)
         if n == 0:
             raise ValueError("no image in the file")
         index = _pick_series(series, n, tif, path_s)
