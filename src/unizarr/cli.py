@@ -789,6 +789,12 @@ def convert(
     options = parse_json_object(storage_options, "--storage-options")
     # --resume accepts an existing output, as --overwrite does, but only a Zarr store.
     check_output(output, overwrite or resume, [input])
+    if series == "all":
+        return _convert_all_series(
+            input, output, cfg, reader=reader, pyramid=pyramid, ome_version=ome,
+            max_memory=budget, overrides=(scale, space_unit, name), storage_options=options,
+            resume=resume, quiet=quiet, scheduler=scheduler,
+        )
     picks = dict(reader=reader, series=series, pattern=pattern)
     ref = InputRef.of(input, driver=cfg.driver, storage_options=options, no_time=cfg.no_time,
                       **picks)
@@ -797,15 +803,7 @@ def convert(
                    **picks) as vol,
         scheduler_client(scheduler) as client,
     ):
-        if scale is not None:
-            nspace = len(vol.space_scale)
-            if len(scale) not in (1, nspace):
-                raise ValueError(f"--voxel-size needs 1 or {nspace} values, got {len(scale)}")
-            vol.space_scale = scale * nspace if len(scale) == 1 else scale
-        if space_unit is not None:
-            vol.space_unit = space_unit
-        if name is not None:
-            vol.name = name
+        _apply_overrides(vol, scale, space_unit, name)
         with Reporter(quiet) as reporter:
             res = convert_volume(
                 vol, output, cfg, pyramid=pyramid, ome_version=ome, max_memory=budget,
@@ -815,6 +813,82 @@ def convert(
         if not quiet:
             _print_convert_summary(input, vol, res)
     return 0
+
+
+def _apply_overrides(
+    vol: Volume, scale: list[float] | None, space_unit: str | None, name: str | None
+) -> None:
+    """--voxel-size, --unit and --name over what the input says."""
+    if scale is not None:
+        nspace = len(vol.space_scale)
+        if len(scale) not in (1, nspace):
+            raise ValueError(f"--voxel-size needs 1 or {nspace} values, got {len(scale)}")
+        vol.space_scale = scale * nspace if len(scale) == 1 else scale
+    if space_unit is not None:
+        vol.space_unit = space_unit
+    if name is not None:
+        vol.name = name
+
+
+def _convert_all_series(
+    input: str, output: str, cfg: uz.ZarrConfig, *, reader: str | None,
+    pyramid: PyramidOptions, ome_version: str, max_memory: int,
+    overrides: tuple[Any, Any, Any], storage_options: dict[str, Any] | None,
+    resume: bool, quiet: bool, scheduler: str | None,
+) -> int:
+    """``--series all``: every image of INPUT as ``OUTPUT/<i>``, in the bioformats2raw
+    layout (``bioformats2raw.layout`` on the root, the series list on ``OUTPUT/OME``).
+
+    Every series is opened (and so verified) before anything is written; the root's
+    attributes, which say "this is a complete collection", are written last.
+    """
+    from .readers import count_series
+
+    n = count_series(input, reader)
+    for i in range(n):  # validate all before the first write
+        with open_input(input, reader=reader, series=i, driver=cfg.driver,
+                        storage_options=storage_options, no_time=cfg.no_time):
+            pass
+    if resume and _exists(output, storage_options):
+        root = uz.open_group(output, "r+", driver=cfg.driver, storage_options=storage_options)
+    else:
+        root = uz.from_config(output, cfg, storage_options=storage_options)
+    sub_cfg = replace(cfg, overwrite=False)
+    names = [str(i) for i in range(n)]
+    with scheduler_client(scheduler) as client:
+        for i in range(n):
+            ref = InputRef.of(input, driver=cfg.driver, storage_options=storage_options,
+                              no_time=cfg.no_time, reader=reader, series=i)
+            target = f"{output.rstrip('/')}/{i}"
+            with open_input(input, reader=reader, series=i, driver=cfg.driver,
+                            storage_options=storage_options, no_time=cfg.no_time) as vol:
+                _apply_overrides(vol, *overrides)
+                with Reporter(quiet) as reporter:
+                    res = convert_volume(
+                        vol, target, sub_cfg, pyramid=pyramid, ome_version=ome_version,
+                        max_memory=max_memory, reporter=reporter,
+                        storage_options=storage_options, resume=resume, client=client,
+                        input_ref=ref,
+                    )
+                if not quiet:
+                    _print_convert_summary(f"{input} series {i}", vol, res)
+    ome_group = root.require_group("OME")
+    if ome_version == "0.4":
+        ome_group.attrs.put({"series": names})
+        root.attrs.put({**root.attrs.asdict(), "bioformats2raw.layout": 3})
+    else:
+        ome_group.attrs.put({"ome": {"version": ome_version, "series": names}})
+        root.attrs.put({**root.attrs.asdict(),
+                        "ome": {"version": ome_version, "bioformats2raw.layout": 3}})
+    return 0
+
+
+def _exists(output: str, storage_options: dict[str, Any] | None) -> bool:
+    try:
+        uz.open_group(output, "r", storage_options=storage_options)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 # -- info / validate ----------------------------------------------------------------------

@@ -128,3 +128,34 @@ def test_dicom_preamble_is_not_taken_for_a_tiff(tmp_path: Path) -> None:
     assert tiff.sniff(str(tmp_path / "t.tif"))
     assert not tiff.sniff(str(tmp_path / "scan.dcm"))
     assert detect_reader(tmp_path / "t.tif") == "tiff"
+
+
+def test_series_all_writes_a_bioformats2raw_collection(
+    tmp_path: Path, convert, driver: str, zarr_version: int
+) -> None:
+    a, b = _two_series(tmp_path / "two.ome.tif")
+    out = tmp_path / "all.zarr"
+    code, _, err = convert(tmp_path / "two.ome.tif", out, "--series", "all", "--quiet",
+                           *layout_args(driver, zarr_version))
+    assert code == 0, err
+    np.testing.assert_array_equal(level0(out / "0"), a)
+    np.testing.assert_array_equal(level0(out / "1"), b)
+    root = ome_of(out)
+    assert root["bioformats2raw.layout"] == 3
+    assert ome_of(out / "OME")["series"] == ["0", "1"]
+    assert "multiscales" in ome_of(out / "1")
+    # the independent validator of the layout
+    import zarr
+    from ome_zarr_models import v04, v05
+
+    model = (v04 if zarr_version == 2 else v05).bioformats2raw.BioFormats2Raw
+    collection = model.from_zarr(zarr.open_group(str(out), mode="r"))
+    assert len(collection.images) == 2
+
+
+def test_series_all_on_a_single_image_reader_is_refused(tmp_path: Path) -> None:
+    np.save(tmp_path / "v.npy", np.zeros((2, 3, 4)))
+    from unizarr.readers import count_series
+
+    with pytest.raises(ValueError, match="--series all does not apply"):
+        count_series(tmp_path / "v.npy")

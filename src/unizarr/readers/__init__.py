@@ -42,6 +42,26 @@ def detect_format(path: str | os.PathLike) -> str:
     return detect_reader(path)
 
 
+def count_series(path: str | os.PathLike, reader: str | None = None) -> int:
+    """How many images (series) ``path`` holds, for ``series="all"``.
+
+    Raises
+    ------
+    ValueError
+        The input's reader reads one image only.
+    """
+    path = os.fspath(path)
+    _refuse_streams(path)
+    name = reader or detect_reader(path)
+    impl = load_reader(name)
+    counter = getattr(impl, "series_count", None)
+    if counter is None:
+        raise ValueError(
+            f"--series all does not apply to {path}: the {name!r} reader reads one image"
+        )
+    return int(counter(path))
+
+
 def _refuse_streams(path: str) -> None:
     """A FIFO, socket or character device (``<(zcat ...)``, ``/dev/stdin``) can be read
     once, front to back; conversion reads regions in any order, and ``--resume`` and
@@ -117,6 +137,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "FORMATS",
     "ReaderUnavailableError",
+    "count_series",
     "detect_format",
     "detect_reader",
     "load_reader",
