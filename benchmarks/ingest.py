@@ -205,10 +205,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, help="where inputs and outputs go (default: a temp dir)")
     p.add_argument("--timeout", type=float, default=1800)
     p.add_argument("--json", type=Path)
+    p.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="uz-ingest-"))
     work.mkdir(parents=True, exist_ok=True)
-    paths = prepare(work, args)
+    if args.prepare_only:
+        prepare(work, args)
+        return 0
+    # Inputs are made in a child: a child forked from a parent that once held the
+    # whole volume would report the parent's peak RSS as its own (Linux keeps maxrss
+    # across fork and exec).
+    subprocess.run([PY, "-m", "benchmarks.ingest", "--prepare-only", "--work", str(work),
+                    "--slices", str(args.slices), "--edge", str(args.edge),
+                    "--size", str(args.size)], check=True)
+    paths = {"slices": work / f"slices-{args.slices}x{args.edge}",
+             "nii": work / f"vol{args.size}.nii", "niigz": work / f"vol{args.size}.nii.gz"}
     table = jobs(paths, args.max_memory)
     names = [n for n in table if any(fnmatch.fnmatch(n, pat) for pat in args.only.split(","))]
     results: dict[str, dict[str, Any]] = {}
