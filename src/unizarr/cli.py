@@ -701,6 +701,20 @@ def _print_convert_summary(src: str, vol: Volume, res: ConvertResult) -> None:
         f"  {human_bytes(res.nbytes)} logical, {human_bytes(res.nbytes_stored)} stored "
         f"({ratio:.2f}×) in {res.seconds:.2f} s"
     )
+    con.print(escape(_voxel_size_line(vol)))
+
+
+def _voxel_size_line(vol: Volume) -> str:
+    """The voxel size and unit written, and a warning when the input gave no unit
+    (then the sizes are unizarr's placeholders, not physical ones)."""
+    names = [a for a in vol.axes if a in ("z", "y", "x")]
+    sizes = " × ".join(f"{s:g}" for s in vol.space_scale)
+    if vol.space_unit:
+        return f"  voxel size ({', '.join(names)}): {sizes} {vol.space_unit}"
+    return (
+        f"  voxel size ({', '.join(names)}): {sizes} (no unit) - warning: the input "
+        "states no physical voxel size; give it with --voxel-size and --unit"
+    )
 
 
 @app.command
