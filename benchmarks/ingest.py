@@ -107,11 +107,11 @@ for z0 in range(0, shape[0], step):
     return [PY, "-c", code]
 
 
-def _stack_to_chunk(src: Path, out: Path) -> list[str] | str:
-    try:
-        import stack_to_chunk  # noqa: F401
-    except ImportError as exc:
-        return f"not installed ({exc})"
+def _stack_to_chunk(src: Path, out: Path, python: str | None) -> list[str] | str:
+    # stack-to-chunk pins exact zarr/tensorstore versions: it gets its own venv
+    # (--stack-to-chunk-python), never the project's.
+    if python is None:
+        return "no --stack-to-chunk-python (a venv with stack-to-chunk: it pins zarr/tensorstore)"
     code = f"""
 import glob, re, dask.array as da, numpy as np, tifffile, stack_to_chunk as s2c
 from pathlib import Path
@@ -127,7 +127,7 @@ while min(s // 2 ** (level + 1) for s in arr.shape) >= {CHUNK}:
     level += 1
     group.add_downsample_level(level, n_processes=2)
 """
-    return [PY, "-c", code]
+    return [python, "-c", code]
 
 
 def _ngff_zarr(src: Path, out: Path) -> list[str] | str:
@@ -139,11 +139,13 @@ def _ngff_zarr(src: Path, out: Path) -> list[str] | str:
             "-c", str(CHUNK), "--chunks-per-shard", str(SHARD // CHUNK)]
 
 
-def _eubi(src: Path, out: Path) -> list[str] | str:
-    exe = shutil.which("eubi") or (str(BIN / "eubi") if (BIN / "eubi").exists() else None)
+def _eubi(src: Path, out: Path, exe: str | None) -> list[str] | str:
+    # eubi-bridge-lite (no Java) also pins its own stack: its own venv, --eubi PATH.
+    exe = exe or shutil.which("eubi")
     if exe is None:
-        return "not installed (eubi-bridge needs a JVM / conda stack; not from PyPI here)"
-    return [exe, "to_zarr", str(src), str(out)]
+        return "no --eubi (the eubi executable of a venv with eubi-bridge-lite)"
+    return [exe, "to_zarr", str(src), "--output_path", str(out), "--z_tag", "slice_z",
+            "--concatenation_axes", "z"]
 
 
 def _nii2zarr(src: Path, out: Path) -> list[str] | str:
@@ -153,16 +155,16 @@ def _nii2zarr(src: Path, out: Path) -> list[str] | str:
     return [str(exe), str(src), str(out), "--chunk", str(CHUNK), "--zarr-version", "3"]
 
 
-def jobs(paths: dict[str, Path], mem: str) -> dict[str, Any]:
+def jobs(paths: dict[str, Path], mem: str, args: argparse.Namespace) -> dict[str, Any]:
     """name -> (input, command builder)."""
     s, gz, nii = paths["slices"], paths["niigz"], paths["nii"]
     return {
         "slices:uz.zarr-python": lambda o: _uz("zarr-python", s, o, mem),
         "slices:uz.tensorstore": lambda o: _uz("tensorstore", s, o, mem),
         "slices:tifffile+tensorstore(L0)": lambda o: _plain_script(s, o),
-        "slices:stack-to-chunk": lambda o: _stack_to_chunk(s, o),
+        "slices:stack-to-chunk": lambda o: _stack_to_chunk(s, o, args.stack_to_chunk_python),
         "slices:ngff-zarr": lambda o: _ngff_zarr(s, o),
-        "slices:eubi-bridge": lambda o: _eubi(s, o),
+        "slices:eubi-bridge": lambda o: _eubi(s, o, args.eubi),
         "niigz:uz.zarr-python": lambda o: _uz("zarr-python", gz, o, mem),
         "niigz:uz.tensorstore": lambda o: _uz("tensorstore", gz, o, mem),
         "niigz:uz.zarr-python(.nii)": lambda o: _uz("zarr-python", nii, o, mem),
@@ -205,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, help="where inputs and outputs go (default: a temp dir)")
     p.add_argument("--timeout", type=float, default=1800)
     p.add_argument("--json", type=Path)
+    p.add_argument("--stack-to-chunk-python", help="python of a venv with stack-to-chunk")
+    p.add_argument("--eubi", help="eubi executable of a venv with eubi-bridge-lite")
     p.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="uz-ingest-"))
@@ -220,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                     "--size", str(args.size)], check=True)
     paths = {"slices": work / f"slices-{args.slices}x{args.edge}",
              "nii": work / f"vol{args.size}.nii", "niigz": work / f"vol{args.size}.nii.gz"}
-    table = jobs(paths, args.max_memory)
+    table = jobs(paths, args.max_memory, args)
     names = [n for n in table if any(fnmatch.fnmatch(n, pat) for pat in args.only.split(","))]
     results: dict[str, dict[str, Any]] = {}
     for rep in range(args.repeats):
