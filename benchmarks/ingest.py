@@ -120,8 +120,11 @@ first = tifffile.imread(files[0])
 lazy = [da.from_delayed(__import__('dask').delayed(tifffile.imread)(f), first.shape, first.dtype) for f in files]
 # stack-to-chunk takes (x, y, z) with one slice per chunk along z
 arr = da.stack(lazy, axis=-1).transpose(1, 0, 2).rechunk((-1, -1, 1))
-group = s2c.MultiScaleGroup(Path({str(out)!r}), name="bench", voxel_size=(1, 1, 1), spatial_unit="micrometer")
-group.add_full_res_data(arr, n_processes=2, chunk_size={CHUNK}, compressor="default")
+from pydantic_zarr.v3 import ArraySpec, NamedConfig
+spec = ArraySpec.from_array(arr, chunk_grid=NamedConfig(name="regular", configuration={{"chunk_shape": [{CHUNK}] * 3}}),
+    codecs=(NamedConfig(name="bytes"), NamedConfig(name="blosc", configuration={{"cname": "zstd", "clevel": 5, "shuffle": "shuffle", "typesize": 2, "blocksize": 0}})))
+group = s2c.MultiScaleGroup(Path({str(out)!r}), name="bench", voxel_size=(1, 1, 1), spatial_unit="micrometer", array_spec=spec)
+group.add_full_res_data(arr, n_processes=2)
 level = 0
 while min(s // 2 ** (level + 1) for s in arr.shape) >= {CHUNK}:
     level += 1
