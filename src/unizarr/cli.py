@@ -592,6 +592,30 @@ class _RegionSource:
         return np.asarray(self._vol.read_region(region))
 
 
+#: Channel colours when the input names channels but gives no colour (OMERO's order).
+_CHANNEL_COLORS = ("FF0000", "00FF00", "0000FF", "FF00FF", "00FFFF", "FFFF00", "FFFFFF")
+
+
+def _write_channel_labels(root: uz.ZarrGroup, vol: Volume, ome_version: str) -> None:
+    """The input's channel names as OME ``omero`` channel labels (with the colour and
+    the dtype-range window that the schema requires), before the multiscales metadata."""
+    dtype = np.dtype(vol.dtype)
+    info = np.iinfo(dtype) if dtype.kind in "iub" and dtype != bool else None
+    low, high = (float(info.min), float(info.max)) if info else (0.0, 1.0)
+    colors = _CHANNEL_COLORS if len(vol.channel_names or ()) > 1 else ("FFFFFF",)
+    omero = {"channels": [
+        {"label": str(label), "color": colors[i % len(colors)], "active": True,
+         "window": {"min": low, "max": high, "start": low, "end": high}}
+        for i, label in enumerate(vol.channel_names or ())
+    ]}
+    attrs = root.attrs.asdict()
+    if ome_version == "0.4":
+        attrs["omero"] = omero
+    else:
+        attrs["ome"] = {**dict(attrs.get("ome") or {}), "omero": omero}
+    root.attrs.put(attrs)
+
+
 def convert_volume(
     vol: Volume,
     output: str,
@@ -660,6 +684,8 @@ def convert_volume(
                 client=client if client is not None else False,
                 source_id=_input_fingerprint(input_ref),
             )
+        if vol.channel_names:
+            _write_channel_labels(root, vol, ome_version)
         uz.write_ome_metadata(
             root,
             list(vol.axes),
@@ -853,6 +879,20 @@ def _print_convert_summary(src: str, vol: Volume, res: ConvertResult) -> None:
     if res.resumed == "verified":
         con.print("  (--resume: the conversion had completed with this input and these "
                   "options; its blocks were checked, nothing else to do)", markup=False)
+    con.print(escape(_voxel_size_line(vol)))
+
+
+def _voxel_size_line(vol: Volume) -> str:
+    """The voxel size and unit written, and a warning when the input gave no unit
+    (then the sizes are unizarr's placeholders, not physical ones)."""
+    names = [a for a in vol.axes if a in ("z", "y", "x")]
+    sizes = " × ".join(f"{s:g}" for s in vol.space_scale)
+    if vol.space_unit:
+        return f"  voxel size ({', '.join(names)}): {sizes} {vol.space_unit}"
+    return (
+        f"  voxel size ({', '.join(names)}): {sizes} (no unit) - warning: the input "
+        "states no physical voxel size; give it with --voxel-size and --unit"
+    )
 
 
 @app.command
@@ -873,6 +913,9 @@ def convert(
     resume: Annotated[bool, Flag] = False,
     quiet: Annotated[bool, Flag] = False,
     scheduler: str | None = None,
+    reader: str | None = None,
+    series: str | None = None,
+    pattern: str | None = None,
 ) -> int:
     """Convert a NIfTI, TIFF, .npy or Zarr image to an OME-Zarr with a pyramid.
 
@@ -912,6 +955,17 @@ def convert(
         tcp://127.0.0.1:8786) or its scheduler file (JSON). The workers read INPUT,
         write level 0 and build the pyramid (they must see INPUT and OUTPUT at the
         same paths or URLs); --max-memory is then the budget of each worker thread.
+    reader
+        Read INPUT with this reader (nifti, tiff, slices, npy, zarr, dicom, ...)
+        instead of detecting its format from its content.
+    series
+        Image of a multi-image file (e.g. an OME-TIFF with several series) to convert:
+        its number, or 'all' for one image per series in a bioformats2raw-style
+        collection. Required when the file holds several images.
+    pattern
+        How slice file names map to axes, for a folder or glob of slices: a template
+        such as '{name}_c{c}_z{z}.tif' or a regex with groups (?P<z>...), (?P<c>...),
+        (?P<t>...). Gaps and duplicates are refused.
     """
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other")
@@ -928,20 +982,26 @@ def convert(
     # --resume accepts an existing output only with a matching run record (checked in
     # convert_volume before anything is written).
     check_output(output, overwrite, [input], options, resume=resume)
-    ref = InputRef.of(input, driver=cfg.driver, storage_options=options, no_time=cfg.no_time)
+    if series == "all":
+        n = _verified_series_count(input, cfg, reader, options)
+        return write_output(
+            output, overwrite, options,
+            lambda path: _convert_all_series(
+                input, path, replace(cfg, overwrite=False), n, reader=reader,
+                pyramid=pyramid, ome_version=ome, max_memory=budget,
+                overrides=(scale, space_unit, name), storage_options=options,
+                resume=resume, quiet=quiet, scheduler=scheduler,
+            ),
+        )
+    picks = dict(reader=reader, series=series, pattern=pattern)
+    ref = InputRef.of(input, driver=cfg.driver, storage_options=options, no_time=cfg.no_time,
+                      **picks)
     with (
-        open_input(input, driver=cfg.driver, storage_options=options, no_time=cfg.no_time) as vol,
+        open_input(input, driver=cfg.driver, storage_options=options, no_time=cfg.no_time,
+                   **picks) as vol,
         scheduler_client(scheduler) as client,
     ):
-        if scale is not None:
-            nspace = len(vol.space_scale)
-            if len(scale) not in (1, nspace):
-                raise ValueError(f"--voxel-size needs 1 or {nspace} values, got {len(scale)}")
-            vol.space_scale = scale * nspace if len(scale) == 1 else scale
-        if space_unit is not None:
-            vol.space_unit = space_unit
-        if name is not None:
-            vol.name = name
+        _apply_overrides(vol, scale, space_unit, name)
         with Reporter(quiet) as reporter:
             res = write_output(
                 output, overwrite, options,
@@ -956,6 +1016,90 @@ def convert(
         if not quiet:
             _print_convert_summary(input, vol, res)
     return 0
+
+
+def _apply_overrides(
+    vol: Volume, scale: list[float] | None, space_unit: str | None, name: str | None
+) -> None:
+    """--voxel-size, --unit and --name over what the input says."""
+    if scale is not None:
+        nspace = len(vol.space_scale)
+        if len(scale) not in (1, nspace):
+            raise ValueError(f"--voxel-size needs 1 or {nspace} values, got {len(scale)}")
+        vol.space_scale = scale * nspace if len(scale) == 1 else scale
+    if space_unit is not None:
+        vol.space_unit = space_unit
+    if name is not None:
+        vol.name = name
+
+
+def _verified_series_count(
+    input: str, cfg: uz.ZarrConfig, reader: str | None, storage_options: dict[str, Any] | None
+) -> int:
+    """How many series INPUT holds, each opened (and so verified) before anything is
+    written or replaced."""
+    from .readers import count_series
+
+    n = count_series(input, reader)
+    for i in range(n):
+        with open_input(input, reader=reader, series=i, driver=cfg.driver,
+                        storage_options=storage_options, no_time=cfg.no_time):
+            pass
+    return n
+
+
+def _convert_all_series(
+    input: str, output: str, cfg: uz.ZarrConfig, n: int, *, reader: str | None,
+    pyramid: PyramidOptions, ome_version: str, max_memory: int,
+    overrides: tuple[Any, Any, Any], storage_options: dict[str, Any] | None,
+    resume: bool, quiet: bool, scheduler: str | None,
+) -> int:
+    """``--series all``: every image of INPUT as ``OUTPUT/<i>``, in the bioformats2raw
+    layout (``bioformats2raw.layout`` on the root, the series list on ``OUTPUT/OME``).
+
+    The ``n`` series were verified by :func:`_verified_series_count`; the root's
+    attributes, which say "this is a complete collection", are written last.
+    """
+    if resume and _exists(output, storage_options):
+        root = uz.open_group(output, "r+", driver=cfg.driver, storage_options=storage_options)
+    else:
+        root = uz.from_config(output, cfg, storage_options=storage_options)
+    sub_cfg = replace(cfg, overwrite=False)
+    names = [str(i) for i in range(n)]
+    with scheduler_client(scheduler) as client:
+        for i in range(n):
+            ref = InputRef.of(input, driver=cfg.driver, storage_options=storage_options,
+                              no_time=cfg.no_time, reader=reader, series=i)
+            target = f"{output.rstrip('/')}/{i}"
+            with open_input(input, reader=reader, series=i, driver=cfg.driver,
+                            storage_options=storage_options, no_time=cfg.no_time) as vol:
+                _apply_overrides(vol, *overrides)
+                with Reporter(quiet) as reporter:
+                    res = convert_volume(
+                        vol, target, sub_cfg, pyramid=pyramid, ome_version=ome_version,
+                        max_memory=max_memory, reporter=reporter,
+                        storage_options=storage_options, resume=resume, client=client,
+                        input_ref=ref,
+                    )
+                if not quiet:
+                    _print_convert_summary(f"{input} series {i}", vol, res)
+    ome_group = root.require_group("OME")
+    if ome_version == "0.4":
+        ome_group.attrs.put({"series": names})
+        root.attrs.put({**root.attrs.asdict(), "bioformats2raw.layout": 3})
+    else:
+        ome_group.attrs.put({"ome": {"version": ome_version, "series": names}})
+        root.attrs.put({**root.attrs.asdict(),
+                        "ome": {"version": ome_version, "bioformats2raw.layout": 3}})
+    return 0
+
+
+def _exists(output: str, storage_options: dict[str, Any] | None) -> bool:
+    try:
+        uz.open_group(output, "r", storage_options=storage_options)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 # -- info / validate ----------------------------------------------------------------------

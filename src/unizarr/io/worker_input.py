@@ -31,6 +31,9 @@ class InputRef:
     driver: str | None = None
     storage_options: str = "null"  # JSON
     no_time: bool = False
+    reader: str | None = None
+    series: int | str | None = None
+    pattern: str | None = None
 
     @classmethod
     def of(
@@ -40,20 +43,27 @@ class InputRef:
         driver: str | None = None,
         storage_options: dict[str, Any] | None = None,
         no_time: bool = False,
+        reader: str | None = None,
+        series: int | str | None = None,
+        pattern: str | None = None,
     ) -> InputRef:
         """A reference valid in any process: local paths are made absolute (workers
         may run in another directory)."""
         path = os.fspath(path)
         if "://" not in path:
             path = os.path.abspath(path)
-        return cls(path, driver, json.dumps(storage_options, sort_keys=True), no_time)
+        return cls(
+            path, driver, json.dumps(storage_options, sort_keys=True), no_time,
+            reader, series, pattern,
+        )
 
     def open(self) -> Volume:
         from . import open_input
 
         return open_input(
             self.path, driver=self.driver, storage_options=json.loads(self.storage_options),
-            no_time=self.no_time,
+            no_time=self.no_time, reader=self.reader, series=self.series,
+            pattern=self.pattern,
         )
 
 

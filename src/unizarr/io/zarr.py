@@ -12,10 +12,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..core import ZarrArray, ZarrGroup, ZarrNode
-from ..nifti import read_nifti_header
+from ..core import ZarrNode
 from ..ome import find_multiscale
-from .volume import CANONICAL_AXES, SPATIAL_AXES, Volume, default_axes, normalize_unit
+from .volume import CANONICAL_AXES, Volume, default_axes, normalize_unit
 
 #: Files that mark a local directory as a Zarr node.
 ZARR_MARKERS = ("zarr.json", ".zgroup", ".zarray")
@@ -128,71 +127,9 @@ def ome_attrs_for(attrs: Mapping[str, Any], ome_version: str) -> dict[str, Any]:
     return attrs
 
 
-# -- input -------------------------------------------------------------------------------
-def read_zarr(
-    url: str | os.PathLike,
-    *,
-    driver: str | None = None,
-    storage_options: dict[str, Any] | None = None,
-    no_time: bool = False,
-) -> Volume:
-    """Open a Zarr group or array as a lazy :class:`~unizarr.io.volume.Volume`.
+# -- input ---------------------------------------------------------------------------
+def read_zarr(url: str | os.PathLike, **options: Any) -> Volume:
+    """Open a Zarr group or array as a lazy Volume (see :func:`unizarr.readers.zarr.read_zarr`)."""
+    from ..readers.zarr import read_zarr as _read_zarr  # the reader lives in readers/
 
-    Raises
-    ------
-    FileNotFoundError
-        Nothing Zarr at ``url``.
-    ValueError
-        A group with no array to convert.
-    """
-    node = open_zarr(url, "r", driver=driver, storage_options=storage_options)
-    base = os.path.basename(str(url).rstrip("/"))
-    name = base.split(".")[0] or base
-    if isinstance(node, ZarrArray):
-        return Volume(
-            source=node, axes=default_axes(node.ndim, no_time), name=name,
-            format=f"Zarr v{node.zarr_version} array",
-        )
-    if not isinstance(node, ZarrGroup):  # pragma: no cover - a node is one or the other
-        raise ValueError(f"{url} is neither a Zarr group nor an array")
-    group = node
-    found = find_multiscale(group.attrs.asdict())
-    header = None
-    if "nifti" in group.keys():
-        header = read_nifti_header(group)
-    if found is not None:
-        version, ms = found
-        path = str(ms["datasets"][0]["path"])
-        arr = group[path]
-        if not isinstance(arr, ZarrArray):
-            raise ValueError(f"OME level {path!r} of {url} is not an array")
-        axes = ome_axes(ms, arr.ndim)
-        scales = ome_level_scales(ms, arr.ndim)
-        scale0 = scales[0] if scales else [1.0] * arr.ndim
-        space_unit, time_unit = ome_units(ms)
-        return Volume(
-            source=arr,
-            axes=axes,
-            space_scale=tuple(s for s, a in zip(scale0, axes) if a in SPATIAL_AXES),
-            space_unit=space_unit,
-            time_scale=next((s for s, a in zip(scale0, axes) if a == "t"), 1.0),
-            time_unit=time_unit,
-            nifti_header=header,
-            name=str(ms.get("name") or name),
-            format=f"OME-Zarr {version} (Zarr v{group.zarr_version})",
-        )
-    arrays = [n for n in group.keys() if isinstance(group[n], ZarrArray) and n != "nifti"]
-    pick = "0" if "0" in arrays else arrays[0] if len(arrays) == 1 else None
-    if pick is None:
-        raise ValueError(
-            f"{url} is a Zarr group without OME multiscales, an array '0' or a single "
-            f"array ({len(arrays)} arrays); give the path of the array to convert"
-        )
-    arr = group[pick]
-    return Volume(
-        source=arr,
-        axes=default_axes(arr.ndim, no_time),
-        nifti_header=header,
-        name=name,
-        format=f"Zarr v{group.zarr_version} group",
-    )
+    return _read_zarr(url, **options)
