@@ -58,8 +58,9 @@ from .io.worker_input import InputRef, input_on_workers
 from .io.zarr import is_zarr_dir, open_zarr
 from .layout import parse_json_object as _json_object
 from .layout import resolve_array_spec
+from .nifti import ome_affine
 from .ome import SPACE_UNITS
-from .pyramid import same_layout
+from .pyramid import parse_factors, pyramid_axes, same_layout
 from .threads import usable_cpus
 
 #: Exceptions that mean "the user asked for something that cannot be done": reported as
@@ -155,6 +156,16 @@ class PyramidOptions:
     "Downsampling method (mode/nearest for label images)."
     no_pyramid_axis: Literal["x", "y", "z"] | None = None
     "Spatial axis never downsampled (thick slices)."
+    sampling: Literal["isotropic", "anisotropic"] = "anisotropic"
+    (
+        "anisotropic: halve an axis only while its voxels are finer than about half the "
+        "coarsest (0.5x0.5x4 um light sheet: x,y first); isotropic: halve every axis."
+    )
+    factors: str | None = None
+    (
+        "Force the factor (1 or 2) of each downsampled axis, z,y,x order: 1,2,2 for "
+        "every level, or 1,2,2;2,2,2 level by level (the last repeated)."
+    )
 
 
 @Parameter(name="*")
@@ -281,8 +292,10 @@ def resolve_ome_version(requested: str, zarr_version: int) -> str:
     """``auto`` is 0.5 on Zarr v3 and 0.4 on v2 (NGFF 0.5 is defined for v3 only)."""
     if requested == "auto":
         return "0.5" if zarr_version == 3 else "0.4"
-    if requested == "0.5" and zarr_version == 2:
-        raise ValueError("--ome-version 0.5 needs --zarr-version 3 (use 0.4 for Zarr v2)")
+    if requested in ("0.5", "0.6") and zarr_version == 2:
+        raise ValueError(
+            f"--ome-version {requested} needs --zarr-version 3 (use 0.4 for Zarr v2)"
+        )
     return requested
 
 
@@ -506,6 +519,7 @@ def convert_volume(
                 cfg.levels,
                 method=pyramid.method,
                 no_pyramid_axis=pyramid.no_pyramid_axis,
+                **_sampling_kwargs(vol, pyramid),
                 max_memory=max_memory,
                 source=_level0_source(vol, base, max_memory, client, input_ref),
                 write_base=True,
@@ -529,6 +543,7 @@ def convert_volume(
             # (nifti-zarr's numeric form), not a corner-aligned resampling.
             pyramid_aligns=2,
             ome_version=ome_version,
+            **_affine_kwargs(vol, ome_version),
         )
     except KeyboardInterrupt:
         raise Interrupted(
@@ -547,6 +562,32 @@ def convert_volume(
         ome_version=ome_version,
         nifti=vol.nifti_header is not None,
     )
+
+
+def _sampling_kwargs(vol: Volume, pyramid: PyramidOptions) -> dict[str, Any]:
+    """``generate_pyramid``'s sampling arguments: the voxel size of each downsampled
+    axis for anisotropic sampling (isotropic when a downsampled axis has none, e.g.
+    the channel axis of a 3-D (c, y, x) input)."""
+    kwargs: dict[str, Any] = {"factors": pyramid.factors}
+    if pyramid.factors is not None or pyramid.sampling == "isotropic":
+        return kwargs
+    axes = pyramid_axes(len(vol.axes), pyramid.no_pyramid_axis)
+    space = [i for i, a in enumerate(vol.axes) if a in ("z", "y", "x")]
+    if any(a not in space for a in axes):
+        return kwargs
+    sizes = [vol.space_scale[space.index(a)] for a in axes]
+    return {**kwargs, "sampling": "anisotropic", "voxel_size": sizes}
+
+
+def _affine_kwargs(vol: Volume, ome_version: str) -> dict[str, Any]:
+    """The world affine of a NIfTI input for OME 0.6 (``{}`` otherwise: 0.4/0.5 have
+    no place for it, and the NIfTI-Zarr header keeps it in any case)."""
+    if ome_version != "0.6" or vol.nifti_header is None:
+        return {}
+    found = ome_affine(vol.nifti_header, vol.axes, vol.space_scale)
+    if found is None:
+        return {}
+    return {"affine": found[0], "affine_system": found[1]}
 
 
 def _level0_source(
@@ -685,7 +726,7 @@ def convert(
     *,
     layout: Layout = Layout(),
     pyramid: PyramidOptions = PyramidOptions(),
-    ome_version: Literal["auto", "0.4", "0.5"] = "auto",
+    ome_version: Literal["auto", "0.4", "0.5", "0.6"] = "auto",
     voxel_size: str | None = None,
     unit: str | None = None,
     name: str | None = None,
@@ -710,7 +751,9 @@ def convert(
     output
         Output OME-Zarr (local path or URL).
     ome_version
-        OME-NGFF version (auto: 0.5 for Zarr v3, 0.4 for v2).
+        OME-NGFF version (auto: 0.5 for Zarr v3, 0.4 for v2). 0.6 (opt-in, Zarr v3)
+        writes RFC-5 coordinate systems, and a NIfTI input's sform/qform as an affine
+        to its world system ("scanner", "mni_152", ...).
     voxel_size
         Voxel size, overriding the input's: one value, or one per spatial axis in z,y,x order.
     unit
@@ -763,6 +806,8 @@ def convert(
             vol.space_unit = space_unit
         if name is not None:
             vol.name = name
+        if pyramid.factors is not None:  # checked before anything is written
+            parse_factors(pyramid.factors, len(pyramid_axes(vol.ndim, pyramid.no_pyramid_axis)))
         with Reporter(quiet) as reporter:
             res = convert_volume(
                 vol, output, cfg, pyramid=pyramid, ome_version=ome, max_memory=budget,
