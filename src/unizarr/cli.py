@@ -59,7 +59,7 @@ from .io.zarr import is_zarr_dir, open_zarr
 from .layout import parse_json_object as _json_object
 from .layout import resolve_array_spec
 from .nifti import ome_affine
-from .ome import SPACE_UNITS
+from .ome import SPACE_UNITS, level_paths
 from .pyramid import parse_factors, pyramid_axes, same_layout
 from .threads import usable_cpus
 
@@ -721,7 +721,7 @@ def _print_convert_summary(src: str, vol: Volume, res: ConvertResult) -> None:
 @app.command
 def convert(
     input: str,
-    output: str,
+    output: str | None = None,
     /,
     *,
     layout: Layout = Layout(),
@@ -736,6 +736,8 @@ def convert(
     resume: Annotated[bool, Flag] = False,
     quiet: Annotated[bool, Flag] = False,
     scheduler: str | None = None,
+    label_of: str | None = None,
+    lut: str | None = None,
 ) -> int:
     """Convert a NIfTI, TIFF, .npy or Zarr image to an OME-Zarr with a pyramid.
 
@@ -777,7 +779,19 @@ def convert(
         tcp://127.0.0.1:8786) or its scheduler file (JSON). The workers read INPUT,
         write level 0 and build the pyramid (they must see INPUT and OUTPUT at the
         same paths or URLs); --max-memory is then the budget of each worker thread.
+    label_of
+        Write INPUT (an integer segmentation on the image's voxel grid) as the label
+        image labels/NAME of this OME-Zarr image (give --name, no OUTPUT): same levels
+        as the image, downsampled by mode (or --method nearest/min/max).
+    lut
+        With --label-of: BIDS-style TSV lookup table (index, name[, color, ...]) for the
+        label colours and properties.
     """
+    if label_of is not None or lut is not None:
+        return convert_labels(input, output, label_of, name, lut, pyramid, layout.driver,
+                              max_memory, overwrite, quiet)
+    if output is None:
+        raise ValueError("convert needs an OUTPUT (or --label-of IMAGE --name NAME for labels)")
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other")
     cfg = make_config(layout, levels=pyramid.levels, overwrite=overwrite)
@@ -816,6 +830,60 @@ def convert(
             )
         if not quiet:
             _print_convert_summary(input, vol, res)
+    return 0
+
+
+def convert_labels(
+    input: str,
+    output: str | None,
+    image: str | None,
+    name: str | None,
+    lut: str | None,
+    pyramid: PyramidOptions,
+    driver: str | None,
+    max_memory: str | None,
+    overwrite: bool,
+    quiet: bool,
+) -> int:
+    """``convert SEG --label-of IMAGE --name NAME [--lut T]``: see :func:`convert`."""
+    from .labels import read_lut, write_labels
+
+    if image is None:
+        raise ValueError("--lut needs --label-of IMAGE (and --name NAME)")
+    if output is not None:
+        raise ValueError(f"--label-of writes into {image}/labels/NAME; drop OUTPUT ({output})")
+    if not name:
+        raise ValueError("--label-of needs --name NAME (the label image's name)")
+    if lut is not None:
+        read_lut(lut)  # a bad table is refused before anything else is opened
+    budget = parse_bytes(max_memory) or DEFAULT_MAX_MEMORY
+    # mean (the image default) would invent label values: labels default to mode.
+    method = "mode" if pyramid.method == "mean" else pyramid.method
+    root = uz.open_group(image, "r+", driver=driver)
+    with open_input(input, driver=driver) as vol:
+        scale = None
+        if vol.nifti_header is not None:
+            scale = list(vol.space_scale)
+            image_header = uz.read_nifti_header(root) if "nifti" in root else None
+            if image_header is not None and not np.allclose(
+                image_header.get_best_affine(), vol.nifti_header.get_best_affine(), atol=1e-4
+            ):
+                raise ValueError(
+                    f"{input} is not on the voxel grid of {image} (their NIfTI affines "
+                    "differ); resample the segmentation onto the image first"
+                )
+        with Reporter(quiet) as reporter:
+            with reporter.task("labels", None, unit="blocks") as update:
+                group = write_labels(
+                    root, name, _RegionSource(vol), lut=lut, method=method,
+                    space_scale=scale, overwrite=overwrite, max_memory=budget,
+                    progress=lambda done, total: update(completed=done, total=total),
+                )
+    if not quiet:
+        _stdout_console().print(
+            f"labels {escape(input)} → {escape(group.url)} "
+            f"({len(level_paths(group))} level(s), {method})"
+        )
     return 0
 
 
