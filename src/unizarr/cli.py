@@ -47,6 +47,7 @@ from rich.text import Text
 
 import unizarr as uz
 
+from .channels import check_color, parse_windows, write_omero
 from .errors import UnizarrError
 from .io import normalize_unit, open_input
 from .io.blockwise import copy_blocks
@@ -479,6 +480,7 @@ def convert_volume(
     resume: bool = False,
     client: Any = None,
     input_ref: InputRef | None = None,
+    omero: dict[str, Any] | None = None,
 ) -> ConvertResult:
     """Write ``vol`` (a :class:`unizarr.io.Volume`) as an OME-Zarr at ``output``.
 
@@ -545,6 +547,8 @@ def convert_volume(
             ome_version=ome_version,
             **_affine_kwargs(vol, ome_version),
         )
+        if omero is not None:
+            write_omero(root, **omero)
     except KeyboardInterrupt:
         raise Interrupted(
             f"interrupted; {output} is incomplete (no OME multiscales metadata was "
@@ -562,6 +566,30 @@ def convert_volume(
         ome_version=ome_version,
         nifti=vol.nifti_header is not None,
     )
+
+
+def _omero_options(
+    vol: Volume, names: str | None, colors: str | None, contrast: str | None
+) -> dict[str, Any] | None:
+    """``write_omero`` arguments from the channel options, checked against the input's
+    channel count before anything is written (``None``: no channel option given)."""
+    if names is None and colors is None and contrast is None:
+        return None
+    n = vol.shape[vol.axes.index("c")] if "c" in vol.axes else 1
+    out: dict[str, Any] = {}
+    for option, text, key in (("--channel-names", names, "names"),
+                              ("--channel-colors", colors, "colors")):
+        if text is None:
+            continue
+        values = [v.strip() for v in text.split(",")]
+        if len(values) != n:
+            raise ValueError(f"{option} has {len(values)} values for {n} channel(s)")
+        out[key] = values
+    for c in out.get("colors", []):
+        check_color(c)
+    if contrast is not None:
+        out["windows"] = parse_windows(contrast, n)
+    return out
 
 
 def _sampling_kwargs(vol: Volume, pyramid: PyramidOptions) -> dict[str, Any]:
@@ -738,6 +766,9 @@ def convert(
     scheduler: str | None = None,
     label_of: str | None = None,
     lut: str | None = None,
+    channel_names: str | None = None,
+    channel_colors: str | None = None,
+    contrast: str | None = None,
 ) -> int:
     """Convert a NIfTI, TIFF, .npy or Zarr image to an OME-Zarr with a pyramid.
 
@@ -786,6 +817,14 @@ def convert(
     lut
         With --label-of: BIDS-style TSV lookup table (index, name[, color, ...]) for the
         label colours and properties.
+    channel_names
+        Channel labels, comma-separated (written as OME "omero" metadata).
+    channel_colors
+        Channel colours as RRGGBB hex, comma-separated (e.g. 0000FF,00FF00).
+    contrast
+        Contrast window START,END for every channel, or one per channel separated by
+        ';' (auto: measured on a low pyramid level, 0.1-99.9 percentiles). Any of
+        the three channel options writes "omero"; unset windows are measured.
     """
     if label_of is not None or lut is not None:
         return convert_labels(input, output, label_of, name, lut, pyramid, layout.driver,
@@ -820,13 +859,14 @@ def convert(
             vol.space_unit = space_unit
         if name is not None:
             vol.name = name
+        omero = _omero_options(vol, channel_names, channel_colors, contrast)
         if pyramid.factors is not None:  # checked before anything is written
             parse_factors(pyramid.factors, len(pyramid_axes(vol.ndim, pyramid.no_pyramid_axis)))
         with Reporter(quiet) as reporter:
             res = convert_volume(
                 vol, output, cfg, pyramid=pyramid, ome_version=ome, max_memory=budget,
                 reporter=reporter, storage_options=options, resume=resume,
-                client=client, input_ref=ref,
+                client=client, input_ref=ref, omero=omero,
             )
         if not quiet:
             _print_convert_summary(input, vol, res)
