@@ -830,7 +830,9 @@ def convert(
         return convert_labels(input, output, label_of, name, lut, pyramid, layout.driver,
                               max_memory, overwrite, quiet)
     if output is None:
-        raise ValueError("convert needs an OUTPUT (or --label-of IMAGE --name NAME for labels)")
+        raise ValueError(
+            "convert requires an argument OUTPUT (or --label-of IMAGE --name NAME for labels)"
+        )
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other")
     cfg = make_config(layout, levels=pyramid.levels, overwrite=overwrite)
