@@ -20,6 +20,7 @@ from .errors import (
     UnsupportedDriverError,
     ZarrVersionError,
 )
+from .labels import read_lut, write_labels
 from .layout import ArraySpec
 from .nifti import read_nifti_header, write_nifti_header
 from .ome import validate_ome, write_ome_metadata
@@ -65,9 +66,11 @@ __all__ = [
     "get_driver",
     "open_array",
     "open_group",
+    "read_lut",
     "read_nifti_header",
     "register_driver",
     "validate_ome",
+    "write_labels",
     "write_nifti_header",
     "write_ome_metadata",
 ]

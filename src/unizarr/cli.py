@@ -49,6 +49,7 @@ from rich.text import Text
 
 import unizarr as uz
 
+from .channels import check_color, parse_windows, write_omero
 from .errors import UnizarrError
 from .io import normalize_unit, open_input
 from .io.blockwise import copy_blocks
@@ -71,8 +72,9 @@ from .output_guard import (
 from .paths import parse_url
 from .layout import parse_json_object as _json_object
 from .layout import resolve_array_spec
-from .ome import SPACE_UNITS
-from .pyramid import RUN_RECORD, same_layout
+from .nifti import ome_affine
+from .ome import SPACE_UNITS, level_paths
+from .pyramid import RUN_RECORD, parse_factors, pyramid_axes, same_layout
 from .threads import usable_cpus
 
 #: Exceptions that mean "the user asked for something that cannot be done": reported as
@@ -168,6 +170,16 @@ class PyramidOptions:
     "Downsampling method (mode/nearest for label images)."
     no_pyramid_axis: Literal["x", "y", "z"] | None = None
     "Spatial axis never downsampled (thick slices)."
+    sampling: Literal["isotropic", "anisotropic"] = "anisotropic"
+    (
+        "anisotropic: halve an axis only while its voxels are finer than about half the "
+        "coarsest (0.5x0.5x4 um light sheet: x,y first); isotropic: halve every axis."
+    )
+    factors: str | None = None
+    (
+        "Force the factor (1 or 2) of each downsampled axis, z,y,x order: 1,2,2 for "
+        "every level, or 1,2,2;2,2,2 level by level (the last repeated)."
+    )
 
 
 @Parameter(name="*")
@@ -294,8 +306,10 @@ def resolve_ome_version(requested: str, zarr_version: int) -> str:
     """``auto`` is 0.5 on Zarr v3 and 0.4 on v2 (NGFF 0.5 is defined for v3 only)."""
     if requested == "auto":
         return "0.5" if zarr_version == 3 else "0.4"
-    if requested == "0.5" and zarr_version == 2:
-        raise ValueError("--ome-version 0.5 needs --zarr-version 3 (use 0.4 for Zarr v2)")
+    if requested in ("0.5", "0.6") and zarr_version == 2:
+        raise ValueError(
+            f"--ome-version {requested} needs --zarr-version 3 (use 0.4 for Zarr v2)"
+        )
     return requested
 
 
@@ -592,30 +606,6 @@ class _RegionSource:
         return np.asarray(self._vol.read_region(region))
 
 
-#: Channel colours when the input names channels but gives no colour (OMERO's order).
-_CHANNEL_COLORS = ("FF0000", "00FF00", "0000FF", "FF00FF", "00FFFF", "FFFF00", "FFFFFF")
-
-
-def _write_channel_labels(root: uz.ZarrGroup, vol: Volume, ome_version: str) -> None:
-    """The input's channel names as OME ``omero`` channel labels (with the colour and
-    the dtype-range window that the schema requires), before the multiscales metadata."""
-    dtype = np.dtype(vol.dtype)
-    info = np.iinfo(dtype) if dtype.kind in "iub" and dtype != bool else None
-    low, high = (float(info.min), float(info.max)) if info else (0.0, 1.0)
-    colors = _CHANNEL_COLORS if len(vol.channel_names or ()) > 1 else ("FFFFFF",)
-    omero = {"channels": [
-        {"label": str(label), "color": colors[i % len(colors)], "active": True,
-         "window": {"min": low, "max": high, "start": low, "end": high}}
-        for i, label in enumerate(vol.channel_names or ())
-    ]}
-    attrs = root.attrs.asdict()
-    if ome_version == "0.4":
-        attrs["omero"] = omero
-    else:
-        attrs["ome"] = {**dict(attrs.get("ome") or {}), "omero": omero}
-    root.attrs.put(attrs)
-
-
 def convert_volume(
     vol: Volume,
     output: str,
@@ -629,6 +619,7 @@ def convert_volume(
     resume: bool = False,
     client: Any = None,
     input_ref: InputRef | None = None,
+    omero: dict[str, Any] | None = None,
 ) -> ConvertResult:
     """Write ``vol`` (a :class:`unizarr.io.Volume`) as an OME-Zarr at ``output``.
 
@@ -674,6 +665,7 @@ def convert_volume(
                 cfg.levels,
                 method=pyramid.method,
                 no_pyramid_axis=pyramid.no_pyramid_axis,
+                **_sampling_kwargs(vol, pyramid),
                 max_memory=max_memory,
                 source=_level0_source(vol, base, max_memory, client, input_ref),
                 write_base=True,
@@ -684,8 +676,6 @@ def convert_volume(
                 client=client if client is not None else False,
                 source_id=_input_fingerprint(input_ref),
             )
-        if vol.channel_names:
-            _write_channel_labels(root, vol, ome_version)
         uz.write_ome_metadata(
             root,
             list(vol.axes),
@@ -701,7 +691,13 @@ def convert_volume(
             # (nifti-zarr's numeric form), not a corner-aligned resampling.
             pyramid_aligns=2,
             ome_version=ome_version,
+            **_affine_kwargs(vol, ome_version),
         )
+        if omero is None and vol.channel_names:
+            # the input's own channel names; colours and windows chosen as for --channel-names
+            omero = {"names": list(vol.channel_names)}
+        if omero is not None:
+            write_omero(root, **omero)
         _set_record(root, record, "complete")
     except KeyboardInterrupt:
         raise Interrupted(
@@ -721,6 +717,56 @@ def convert_volume(
         nifti=vol.nifti_header is not None,
         resumed={"running": "finished", "complete": "verified"}.get(state, ""),
     )
+
+
+def _omero_options(
+    vol: Volume, names: str | None, colors: str | None, contrast: str | None
+) -> dict[str, Any] | None:
+    """``write_omero`` arguments from the channel options, checked against the input's
+    channel count before anything is written (``None``: no channel option given)."""
+    if names is None and colors is None and contrast is None:
+        return None
+    n = vol.shape[vol.axes.index("c")] if "c" in vol.axes else 1
+    out: dict[str, Any] = {}
+    for option, text, key in (("--channel-names", names, "names"),
+                              ("--channel-colors", colors, "colors")):
+        if text is None:
+            continue
+        values = [v.strip() for v in text.split(",")]
+        if len(values) != n:
+            raise ValueError(f"{option} has {len(values)} values for {n} channel(s)")
+        out[key] = values
+    for c in out.get("colors", []):
+        check_color(c)
+    if contrast is not None:
+        out["windows"] = parse_windows(contrast, n)
+    return out
+
+
+def _sampling_kwargs(vol: Volume, pyramid: PyramidOptions) -> dict[str, Any]:
+    """``generate_pyramid``'s sampling arguments: the voxel size of each downsampled
+    axis for anisotropic sampling (isotropic when a downsampled axis has none, e.g.
+    the channel axis of a 3-D (c, y, x) input)."""
+    kwargs: dict[str, Any] = {"factors": pyramid.factors}
+    if pyramid.factors is not None or pyramid.sampling == "isotropic":
+        return kwargs
+    axes = pyramid_axes(len(vol.axes), pyramid.no_pyramid_axis)
+    space = [i for i, a in enumerate(vol.axes) if a in ("z", "y", "x")]
+    if any(a not in space for a in axes):
+        return kwargs
+    sizes = [vol.space_scale[space.index(a)] for a in axes]
+    return {**kwargs, "sampling": "anisotropic", "voxel_size": sizes}
+
+
+def _affine_kwargs(vol: Volume, ome_version: str) -> dict[str, Any]:
+    """The world affine of a NIfTI input for OME 0.6 (``{}`` otherwise: 0.4/0.5 have
+    no place for it, and the NIfTI-Zarr header keeps it in any case)."""
+    if ome_version != "0.6" or vol.nifti_header is None:
+        return {}
+    found = ome_affine(vol.nifti_header, vol.axes, vol.space_scale)
+    if found is None:
+        return {}
+    return {"affine": found[0], "affine_system": found[1]}
 
 
 def _level0_source(
@@ -898,12 +944,12 @@ def _voxel_size_line(vol: Volume) -> str:
 @app.command
 def convert(
     input: str,
-    output: str,
+    output: str | None = None,
     /,
     *,
     layout: Layout = Layout(),
     pyramid: PyramidOptions = PyramidOptions(),
-    ome_version: Literal["auto", "0.4", "0.5"] = "auto",
+    ome_version: Literal["auto", "0.4", "0.5", "0.6"] = "auto",
     voxel_size: str | None = None,
     unit: str | None = None,
     name: str | None = None,
@@ -916,6 +962,11 @@ def convert(
     reader: str | None = None,
     series: str | None = None,
     pattern: str | None = None,
+    label_of: str | None = None,
+    lut: str | None = None,
+    channel_names: str | None = None,
+    channel_colors: str | None = None,
+    contrast: str | None = None,
 ) -> int:
     """Convert a NIfTI, TIFF, .npy or Zarr image to an OME-Zarr with a pyramid.
 
@@ -931,7 +982,9 @@ def convert(
     output
         Output OME-Zarr (local path or URL).
     ome_version
-        OME-NGFF version (auto: 0.5 for Zarr v3, 0.4 for v2).
+        OME-NGFF version (auto: 0.5 for Zarr v3, 0.4 for v2). 0.6 (opt-in, Zarr v3)
+        writes RFC-5 coordinate systems, and a NIfTI input's sform/qform as an affine
+        to its world system ("scanner", "mni_152", ...).
     voxel_size
         Voxel size, overriding the input's: one value, or one per spatial axis in z,y,x order.
     unit
@@ -966,7 +1019,29 @@ def convert(
         How slice file names map to axes, for a folder or glob of slices: a template
         such as '{name}_c{c}_z{z}.tif' or a regex with groups (?P<z>...), (?P<c>...),
         (?P<t>...). Gaps and duplicates are refused.
+    label_of
+        Write INPUT (an integer segmentation on the image's voxel grid) as the label
+        image labels/NAME of this OME-Zarr image (give --name, no OUTPUT): same levels
+        as the image, downsampled by mode (or --method nearest/min/max).
+    lut
+        With --label-of: BIDS-style TSV lookup table (index, name[, color, ...]) for the
+        label colours and properties.
+    channel_names
+        Channel labels, comma-separated (written as OME "omero" metadata).
+    channel_colors
+        Channel colours as RRGGBB hex, comma-separated (e.g. 0000FF,00FF00).
+    contrast
+        Contrast window START,END for every channel, or one per channel separated by
+        ';' (auto: measured on a low pyramid level, 0.1-99.9 percentiles). Any of
+        the three channel options writes "omero"; unset windows are measured.
     """
+    if label_of is not None or lut is not None:
+        return convert_labels(input, output, label_of, name, lut, pyramid, layout.driver,
+                              max_memory, overwrite, quiet)
+    if output is None:
+        raise ValueError(
+            "convert requires an argument OUTPUT (or --label-of IMAGE --name NAME for labels)"
+        )
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other")
     cfg = make_config(layout, levels=pyramid.levels, overwrite=overwrite)
@@ -1002,6 +1077,9 @@ def convert(
         scheduler_client(scheduler) as client,
     ):
         _apply_overrides(vol, scale, space_unit, name)
+        omero = _omero_options(vol, channel_names, channel_colors, contrast)
+        if pyramid.factors is not None:  # checked before anything is written
+            parse_factors(pyramid.factors, len(pyramid_axes(vol.ndim, pyramid.no_pyramid_axis)))
         with Reporter(quiet) as reporter:
             res = write_output(
                 output, overwrite, options,
@@ -1009,7 +1087,7 @@ def convert(
                     # write_output has cleared or set aside the previous store
                     vol, path, replace(cfg, overwrite=False), pyramid=pyramid, ome_version=ome, max_memory=budget,
                     reporter=reporter, storage_options=options, resume=resume,
-                    client=client, input_ref=ref,
+                    client=client, input_ref=ref, omero=omero,
                 ),
             )
             res.output = output
@@ -1100,6 +1178,60 @@ def _exists(output: str, storage_options: dict[str, Any] | None) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def convert_labels(
+    input: str,
+    output: str | None,
+    image: str | None,
+    name: str | None,
+    lut: str | None,
+    pyramid: PyramidOptions,
+    driver: str | None,
+    max_memory: str | None,
+    overwrite: bool,
+    quiet: bool,
+) -> int:
+    """``convert SEG --label-of IMAGE --name NAME [--lut T]``: see :func:`convert`."""
+    from .labels import read_lut, write_labels
+
+    if image is None:
+        raise ValueError("--lut needs --label-of IMAGE (and --name NAME)")
+    if output is not None:
+        raise ValueError(f"--label-of writes into {image}/labels/NAME; drop OUTPUT ({output})")
+    if not name:
+        raise ValueError("--label-of needs --name NAME (the label image's name)")
+    if lut is not None:
+        read_lut(lut)  # a bad table is refused before anything else is opened
+    budget = parse_bytes(max_memory) or DEFAULT_MAX_MEMORY
+    # mean (the image default) would invent label values: labels default to mode.
+    method = "mode" if pyramid.method == "mean" else pyramid.method
+    root = uz.open_group(image, "r+", driver=driver)
+    with open_input(input, driver=driver) as vol:
+        scale = None
+        if vol.nifti_header is not None:
+            scale = list(vol.space_scale)
+            image_header = uz.read_nifti_header(root) if "nifti" in root else None
+            if image_header is not None and not np.allclose(
+                image_header.get_best_affine(), vol.nifti_header.get_best_affine(), atol=1e-4
+            ):
+                raise ValueError(
+                    f"{input} is not on the voxel grid of {image} (their NIfTI affines "
+                    "differ); resample the segmentation onto the image first"
+                )
+        with Reporter(quiet) as reporter:
+            with reporter.task("labels", None, unit="blocks") as update:
+                group = write_labels(
+                    root, name, _RegionSource(vol), lut=lut, method=method,
+                    space_scale=scale, overwrite=overwrite, max_memory=budget,
+                    progress=lambda done, total: update(completed=done, total=total),
+                )
+    if not quiet:
+        _stdout_console().print(
+            f"labels {escape(input)} → {escape(group.url)} "
+            f"({len(level_paths(group))} level(s), {method})"
+        )
+    return 0
 
 
 # -- info / validate ----------------------------------------------------------------------

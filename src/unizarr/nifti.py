@@ -260,11 +260,82 @@ def nifti_ome_kwargs(header: Any) -> dict[str, Any]:
     }
 
 
+#: NGFF 0.6 coordinate-system names of the NIfTI xform codes (sform_code / qform_code).
+XFORM_SYSTEMS = {1: "scanner", 2: "aligned", 3: "talairach", 4: "mni_152", 5: "template"}
+
+
+def ome_affine(
+    header: Any, axes: Any, space_scale: Any
+) -> tuple[np.ndarray, str] | None:
+    """The NIfTI world transform as the OME-NGFF 0.6 affine unizarr writes.
+
+    NIfTI maps a voxel index ``(i, j, k)`` (a voxel *centre*) to world coordinates
+    ``A @ [i, j, k, 1]`` with ``A`` the sform (when ``sform_code > 0``) else the qform
+    (when ``qform_code > 0``), as nibabel's ``get_best_affine``. unizarr stores NIfTI
+    ``x, y, z`` as Zarr ``z, y, x`` (``k, j, i``), and the 0.6 intrinsic system
+    ``"physical"`` puts level-0 voxel centres at ``index * space_scale`` (NGFF also
+    has the voxel centre as the origin, so no half-voxel shift). The affine returned
+    takes that system to the NIfTI world, also in ``z, y, x`` order: its ``z, y, x``
+    axes are NIfTI's world ``z, y, x`` (RAS+: x to the right, y anterior, z superior).
+    Time and channel axes pass through unchanged.
+
+    Parameters
+    ----------
+    header : nibabel NIfTI-1/2 header or image
+    axes : sequence of str
+        The image's axes in array order (e.g. ``("t", "z", "y", "x")``).
+    space_scale : sequence of float
+        The intrinsic voxel size of the ``z, y, x`` axes (what the multiscale's level 0
+        scale says).
+
+    Returns
+    -------
+    (numpy.ndarray, str) or None
+        The ``n x (n + 1)`` matrix over all ``n`` axes and the name of the world system
+        (``"scanner"``, ``"aligned"``, ``"talairach"``, ``"mni_152"`` or
+        ``"template"``, from the xform code); ``None`` when both codes are 0 (the header
+        gives no orientation).
+    """
+    header = _as_header(header)
+    sform, scode = header.get_sform(coded=True)
+    qform, qcode = header.get_qform(coded=True)
+    if scode and scode > 0 and sform is not None:
+        world, code = np.asarray(sform, float), int(scode)
+    elif qcode and qcode > 0 and qform is not None:
+        world, code = np.asarray(qform, float), int(qcode)
+    else:
+        return None
+    axes = [a if isinstance(a, str) else a["name"] for a in axes]
+    space = [n for n, a in enumerate(axes) if a in ("z", "y", "x")]
+    scale = [float(v) for v in space_scale]
+    if len(space) != 3 or len(scale) != 3:
+        raise ValueError(f"a NIfTI affine needs the 3 space axes z, y, x, got axes {axes}")
+    # NIfTI (i, j, k) from the intrinsic (z, y, x) coordinates, then A.
+    to_index = np.zeros((4, 4))
+    for col, row in enumerate((2, 1, 0)):  # intrinsic z -> k (row 2), y -> j, x -> i
+        to_index[row, col] = 1.0 / scale[col]
+    to_index[3, 3] = 1.0
+    xyz = world @ to_index  # world x, y, z from intrinsic z, y, x (+1)
+    zyx = xyz[[2, 1, 0]]  # world z, y, x rows
+    n = len(axes)
+    out = np.zeros((n, n + 1))
+    for r, a in enumerate(axes):
+        if r not in space:
+            out[r, r] = 1.0
+    for k, r in enumerate(space):
+        for m, c in enumerate(space):
+            out[r, c] = zyx[k, m]
+        out[r, n] = zyx[k, 3]
+    return out, XFORM_SYSTEMS.get(code, "scanner")
+
+
 __all__ = [
     "NIFTI_KEY",
+    "XFORM_SYSTEMS",
     "header_bytes",
     "header_json",
     "nifti_ome_kwargs",
+    "ome_affine",
     "read_nifti_header",
     "write_nifti_header",
 ]

@@ -1,9 +1,16 @@
-"""OME-NGFF 0.4 / 0.5 ``multiscales`` metadata: build, write and validate.
+"""OME-NGFF 0.4 / 0.5 / 0.6 ``multiscales`` metadata: build, write and validate.
 
 * 0.4: the group attribute ``multiscales`` (Zarr v2, or v3 when asked for).
 * 0.5: the same document under the group attribute ``ome``, with
   ``"version": "0.5"``; Zarr v3 only. Level arrays get ``dimension_names`` equal to
   the axis names (0.5 requires it; it is harmless for 0.4 on v3).
+* 0.6 (RFC-5, opt-in): under ``ome`` with ``"version": "0.6"``; Zarr v3 only. The axes
+  become the *intrinsic* coordinate system ``"physical"``; each level maps its array
+  indices there with a ``scale`` (or a ``sequence`` of scale then translation). An
+  affine (e.g. a NIfTI sform/qform) is written as a multiscale-level ``affine`` from
+  ``"physical"`` to a named system (``"scanner"``, ``"mni_152"``, ...). As in NIfTI,
+  an integer index is a voxel's *centre* (the NGFF convention too), so no half-voxel
+  shift is involved anywhere.
 
 Per-level ``scale`` and ``translation`` come from the level shapes actually stored,
 not from an assumed factor of two, so odd sizes and axes that were not downsampled are
@@ -22,7 +29,9 @@ import numpy as np
 from .core import ZarrArray, ZarrGroup
 from .errors import MetadataError
 
-OME_VERSIONS = ("0.4", "0.5")
+OME_VERSIONS = ("0.4", "0.5", "0.6")
+#: Name of the intrinsic coordinate system of unizarr's OME-NGFF 0.6 images.
+INTRINSIC_SYSTEM = "physical"
 
 #: Length units of the NGFF specification (UDUNITS-2 names).
 SPACE_UNITS = (
@@ -274,12 +283,145 @@ def _normalize_version(ome_version: Any, zarr_version: int) -> str:
     version = str(ome_version)
     if version not in OME_VERSIONS:
         raise ValueError(f"ome_version must be one of {OME_VERSIONS}, got {ome_version!r}")
-    if version == "0.5" and zarr_version != 3:
+    if version in ("0.5", "0.6") and zarr_version != 3:
         raise ValueError(
-            "OME-NGFF 0.5 needs Zarr v3 and this group is Zarr v2; use ome_version='0.4' "
-            "or write the image as zarr_version=3"
+            f"OME-NGFF {version} needs Zarr v3 and this group is Zarr v2; use "
+            "ome_version='0.4' or write the image as zarr_version=3"
         )
     return version
+
+
+def _v06_transform(path: str, scale: list[float], translation: list[float]) -> dict[str, Any]:
+    """A level's 0.6 transform: array indices of ``path`` to the intrinsic system."""
+    ends = {"input": {"path": path}, "output": {"name": INTRINSIC_SYSTEM}}
+    if not any(translation):
+        return {"type": "scale", "scale": scale, **ends}
+    return {
+        "type": "sequence",
+        "transformations": [
+            {"type": "scale", "scale": scale},
+            {"type": "translation", "translation": translation},
+        ],
+        **ends,
+    }
+
+
+def check_affine(affine: Any, ndim: int) -> list[list[float]]:
+    """``affine`` as the ``ndim x (ndim + 1)`` rows NGFF 0.6 stores (a square
+    homogeneous matrix loses its last row, which must be ``0 ... 0 1``).
+
+    Raises
+    ------
+    ValueError
+        Wrong shape, non-finite values, a bad last row or a singular matrix.
+    """
+    m = np.asarray(affine, dtype=float)
+    if m.shape == (ndim + 1, ndim + 1):
+        if not np.allclose(m[-1], [0.0] * ndim + [1.0]):
+            raise ValueError(f"the last row of a homogeneous affine must be 0 ... 0 1, got {m[-1]}")
+        m = m[:-1]
+    if m.shape != (ndim, ndim + 1):
+        raise ValueError(
+            f"affine has shape {m.shape}; an image with {ndim} axes needs "
+            f"({ndim}, {ndim + 1}) or ({ndim + 1}, {ndim + 1})"
+        )
+    if not np.isfinite(m).all():
+        raise ValueError("affine has non-finite values")
+    if abs(np.linalg.det(m[:, :-1])) < 1e-12:
+        raise ValueError("affine is singular (it collapses an axis)")
+    return [[float(v) for v in row] for row in m]
+
+
+def multiscale_v06(
+    ms: Mapping[str, Any],
+    *,
+    affine: Any = None,
+    affine_system: str = "scanner",
+    affine_axes: Sequence[Any] | None = None,
+) -> dict[str, Any]:
+    """The OME-NGFF 0.6 (RFC-5) form of a 0.4/0.5 multiscale object (no I/O).
+
+    Parameters
+    ----------
+    ms : mapping
+        A multiscale object as :func:`build_multiscale` returns it.
+    affine : array-like, optional
+        ``n x (n + 1)`` (or square homogeneous) matrix over all ``n`` axes in array
+        order, from the intrinsic system ``"physical"`` to ``affine_system``.
+    affine_system : str
+        Name of the system the affine leads to.
+    affine_axes : sequence, optional
+        Axes of that system (default: the intrinsic axes).
+    """
+    axes = [dict(a) for a in ms["axes"]]
+    systems = [{"name": INTRINSIC_SYSTEM, "axes": axes}]
+    datasets = []
+    for ds in ms["datasets"]:
+        scale = translation = None
+        for t in ds["coordinateTransformations"]:
+            if t["type"] == "scale":
+                scale = [float(v) for v in t["scale"]]
+            elif t["type"] == "translation":
+                translation = [float(v) for v in t["translation"]]
+        scale = scale or [1.0] * len(axes)
+        translation = translation or [0.0] * len(axes)
+        datasets.append(
+            {"path": ds["path"], "coordinateTransformations": [
+                _v06_transform(ds["path"], scale, translation)
+            ]}
+        )
+    out: dict[str, Any] = {}
+    if ms.get("name") is not None:
+        out["name"] = ms["name"]
+    out["coordinateSystems"] = systems
+    out["datasets"] = datasets
+    if affine is not None:
+        if not isinstance(affine_system, str) or not affine_system or affine_system == INTRINSIC_SYSTEM:
+            raise ValueError(
+                f"affine_system {affine_system!r} must be a name other than {INTRINSIC_SYSTEM!r}"
+            )
+        rows = check_affine(affine, len(axes))
+        target = normalize_axes(affine_axes, None, None) if affine_axes is not None else axes
+        if len(target) != len(axes):
+            raise ValueError(f"affine_axes has {len(target)} axes, the image {len(axes)}")
+        systems.append({"name": affine_system, "axes": [dict(a) for a in target]})
+        out["coordinateTransformations"] = [
+            {
+                "type": "affine",
+                "affine": rows,
+                "input": {"name": INTRINSIC_SYSTEM},
+                "output": {"name": affine_system},
+            }
+        ]
+    if ms.get("type"):
+        out["type"] = ms["type"]
+    return out
+
+
+def _v06_as_v05(ms: Mapping[str, Any]) -> dict[str, Any]:
+    """A 0.6 multiscale seen as 0.5 (``axes`` and per-level scale/translation), for the
+    readers that need only those; the 0.6 document itself is kept under ``"0.6"``."""
+    systems = {cs.get("name"): cs for cs in ms.get("coordinateSystems", []) if isinstance(cs, Mapping)}
+    datasets = []
+    intrinsic = None
+    for ds in ms.get("datasets", []):
+        transforms = list(ds.get("coordinateTransformations") or [])
+        flat: list[Mapping[str, Any]] = []
+        for t in transforms:
+            if intrinsic is None and isinstance(t.get("output"), Mapping):
+                intrinsic = t["output"].get("name")
+            flat.extend(t.get("transformations", [t]) if t.get("type") == "sequence" else [t])
+        datasets.append({
+            "path": ds.get("path"),
+            "coordinateTransformations": [
+                {k: v for k, v in t.items() if k in ("type", "scale", "translation")}
+                for t in flat if t.get("type") in ("scale", "translation")
+            ],
+        })
+    cs = systems.get(intrinsic) or next(iter(systems.values()), {})
+    out = {k: v for k, v in ms.items() if k not in ("coordinateSystems", "datasets")}
+    out.update({"axes": list(cs.get("axes", [])), "datasets": datasets, "0.6": dict(ms)})
+    return out
 
 
 def set_dimension_names(array: ZarrArray, names: Sequence[str]) -> None:
@@ -301,6 +443,9 @@ def write_ome_metadata(
     ome_version: str = "0.4",
     no_pool: int | None = None,
     multiscales_type: str = "",
+    affine: Any = None,
+    affine_system: str = "scanner",
+    affine_axes: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """Write OME-NGFF ``multiscales`` metadata describing the levels of ``group``.
 
@@ -327,29 +472,43 @@ def write_ome_metadata(
         ``2`` describes unizarr's own 2x pyramids exactly.
     levels : int, optional
         Index of the coarsest level to list (default: every numbered level present).
-    ome_version : {"0.4", "0.5"}
-        0.5 needs a Zarr v3 group.
+    ome_version : {"0.4", "0.5", "0.6"}
+        0.5 and 0.6 need a Zarr v3 group. 0.6 writes coordinate systems (RFC-5): see
+        :func:`multiscale_v06`.
     no_pool : int, optional
         Index of a space axis that was not downsampled (linc-convert's argument).
     multiscales_type : str
         Written as the multiscale's ``type`` (e.g. the downsampling method).
+    affine : array-like, optional
+        0.6 only: an ``n x (n + 1)`` (or square) matrix over all axes in array order,
+        from the intrinsic system ``"physical"`` (level-0 voxel centres at
+        ``index * space_scale``) to ``affine_system``. :func:`unizarr.nifti.ome_affine`
+        makes it from a NIfTI header.
+    affine_system : str
+        Name of the coordinate system the affine leads to (e.g. ``"scanner"``).
+    affine_axes : sequence, optional
+        Axes of ``affine_system`` (default: the image's axes).
 
     Returns
     -------
     dict
-        The multiscale object written.
+        The multiscale object written (0.6: in its 0.6 form).
 
     Raises
     ------
     ValueError
-        Bad axes, units, scales or version (0.5 on Zarr v2), or levels that do not
-        match the axes.
+        Bad axes, units, scales, affine or version (0.5/0.6 on Zarr v2, an affine
+        below 0.6), or levels that do not match the axes.
     KeyError
         No level ``"0"``.
     """
     if not isinstance(group, ZarrGroup):
         raise TypeError(f"write_ome_metadata needs a unizarr ZarrGroup, got {type(group).__name__}")
     version = _normalize_version(ome_version, group.zarr_version)
+    if affine is not None and version != "0.6":
+        raise ValueError(
+            f"OME-NGFF {version} cannot store an affine; use ome_version='0.6' (or drop the affine)"
+        )
     group._check_writable()
     paths = level_paths(group, levels)
     arrays = [group[p] for p in paths]
@@ -367,6 +526,11 @@ def write_ome_metadata(
         multiscales_type=multiscales_type,
     )
     names = [a["name"] for a in ms["axes"]]
+    if version == "0.6":
+        # Built (and checked) before anything is written.
+        ms = multiscale_v06(
+            ms, affine=affine, affine_system=affine_system, affine_axes=affine_axes
+        )
     for arr in arrays:
         set_dimension_names(arr, names)  # type: ignore[arg-type]
     attrs = group.attrs.asdict()
@@ -380,7 +544,7 @@ def write_ome_metadata(
     else:
         attrs.pop("multiscales", None)
         ome = dict(attrs.get("ome") or {})
-        ome.update({"version": "0.5", "multiscales": [ms]})
+        ome.update({"version": version, "multiscales": [ms]})
         attrs["ome"] = ome
     group.attrs.put(attrs)
     return ms
@@ -402,10 +566,16 @@ def read_multiscale(group: ZarrGroup) -> tuple[str, dict[str, Any]]:
 
 def find_multiscale(attrs: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """The NGFF version and first multiscale object in a group's attributes: 0.4
-    (``attrs["multiscales"]``) or 0.5 (``attrs["ome"]["multiscales"]``); ``None`` if absent."""
+    (``attrs["multiscales"]``) or 0.5/0.6 (``attrs["ome"]["multiscales"]``); ``None`` if
+    absent. A 0.6 object is returned in its 0.5 form (``axes`` and per-level scale and
+    translation), with the 0.6 document under the key ``"0.6"``."""
     ome = attrs.get("ome")
     if isinstance(ome, Mapping) and ome.get("multiscales"):
-        return str(ome.get("version", "0.5")), dict(ome["multiscales"][0])
+        version = str(ome.get("version", "0.5"))
+        ms = dict(ome["multiscales"][0])
+        if version.startswith("0.6") and "coordinateSystems" in ms:
+            ms = _v06_as_v05(ms)
+        return version, ms
     ms = attrs.get("multiscales")
     if isinstance(ms, list) and ms and isinstance(ms[0], Mapping):
         return str(ms[0].get("version", "0.4")), dict(ms[0])
@@ -490,9 +660,12 @@ __all__ = [
     "OME_VERSIONS",
     "SPACE_UNITS",
     "TIME_UNITS",
+    "INTRINSIC_SYSTEM",
     "build_multiscale",
+    "check_affine",
     "level_paths",
     "level_transform",
+    "multiscale_v06",
     "normalize_axes",
     "read_multiscale",
     "set_dimension_names",

@@ -143,17 +143,129 @@ def level_shapes(
     >>> level_shapes((300, 256, 256), (64, 64, 64), (0, 1, 2))
     [(300, 256, 256), (150, 128, 128), (75, 64, 64), (38, 32, 32)]
     """
+    return level_plan(shape, chunks, axes, levels)[0]
+
+
+#: Sampling modes of :func:`level_plan`.
+SAMPLINGS = ("isotropic", "anisotropic")
+
+
+def parse_factors(factors: Any, naxes: int) -> list[tuple[int, ...]]:
+    """Forced per-axis factors: one tuple of ``naxes`` values in ``{1, 2}`` (every
+    level), or a list of them (level by level, the last one repeated), or the text
+    forms ``"1,2,2"`` and ``"1,2,2;2,2,2"``.
+
+    Raises
+    ------
+    ValueError
+        Wrong count, a factor other than 1 or 2, or no axis halved.
+    """
+    if isinstance(factors, str):
+        factors = [[p for p in lvl.split(",") if p.strip()] for lvl in factors.split(";") if lvl.strip()]
+    factors = list(factors)
+    if factors and not isinstance(factors[0], (list, tuple)):
+        factors = [factors]
+    out = []
+    for lvl in factors:
+        try:
+            vals = tuple(int(str(v).strip()) for v in lvl)
+        except ValueError:
+            raise ValueError(f"factors {lvl!r}: use 1 or 2 per axis, e.g. 1,2,2") from None
+        if len(vals) != naxes:
+            raise ValueError(
+                f"factors {list(vals)} have {len(vals)} values for {naxes} downsampled axes"
+            )
+        if any(v not in (1, 2) for v in vals) or 2 not in vals:
+            raise ValueError(
+                f"factors {list(vals)}: each factor must be 1 or 2, and at least one 2 "
+                "(levels are built by halving)"
+            )
+        out.append(vals)
+    if not out:
+        raise ValueError("factors is empty; give one value per downsampled axis, e.g. 1,2,2")
+    return out
+
+
+def _anisotropic_step(sizes: Sequence[float]) -> tuple[bool, ...]:
+    """Which axes to halve given their current voxel sizes: those still finer than the
+    coarsest by at least about a factor of two (after halving, within sqrt(2) of it);
+    all of them once none is (the voxels are then near-isotropic)."""
+    coarsest = max(sizes)
+    halve = tuple(2 * v <= math.sqrt(2) * coarsest * (1 + 1e-9) for v in sizes)
+    return halve if any(halve) else (True,) * len(sizes)
+
+
+def level_plan(
+    shape: Sequence[int],
+    chunks: Sequence[int],
+    axes: Sequence[int],
+    levels: int = -1,
+    *,
+    voxel_size: Sequence[float] | None = None,
+    sampling: str = "isotropic",
+    factors: Any = None,
+) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
+    """Shapes of the pyramid levels (level 0 included) and, for each level after the
+    first, the axes halved to make it from the previous one.
+
+    ``sampling="isotropic"`` halves every axis of ``axes`` at every level.
+    ``"anisotropic"`` (needs ``voxel_size``, one per axis of ``axes``) halves an
+    axis only while it is finer than about half the coarsest (see
+    :func:`_anisotropic_step`): 0.5 x 0.5 x 4 um voxels (z, y, x = 4, 0.5, 0.5) go
+    (4, 1, 1), (4, 2, 2), (4, 4, 4), then every axis halves. Equal voxel sizes give
+    the isotropic pyramid. ``factors`` (see :func:`parse_factors`) forces the choice.
+    An axis of size 1 is never halved. ``levels=-1`` adds levels until every axis of
+    ``axes`` fits in one chunk; a non-negative ``levels`` adds that many, stopping
+    early once no axis can be halved.
+
+    >>> level_plan((40, 256, 256), (64, 64, 64), (0, 1, 2), voxel_size=(4, .5, .5),
+    ...            sampling="anisotropic")[0]
+    [(40, 256, 256), (40, 128, 128), (40, 64, 64)]
+    """
+    axes = tuple(axes)
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"sampling {sampling!r} must be one of {SAMPLINGS}")
+    forced = parse_factors(factors, len(axes)) if factors is not None else None
+    sizes: list[float] | None = None
+    if sampling == "anisotropic" and forced is None:
+        if voxel_size is None:
+            raise ValueError("anisotropic sampling needs the voxel size of the downsampled axes")
+        sizes = [float(v) for v in voxel_size]
+        if len(sizes) != len(axes) or not all(math.isfinite(v) and v > 0 for v in sizes):
+            raise ValueError(
+                f"voxel_size {list(voxel_size)} must hold {len(axes)} positive numbers, "
+                "one per downsampled axis"
+            )
     shapes = [tuple(int(n) for n in shape)]
+    steps: list[tuple[int, ...]] = []
     while True:
         cur = shapes[-1]
         if levels >= 0 and len(shapes) > levels:
             break
         if levels < 0 and all(cur[a] <= chunks[a] for a in axes):
             break
+        if forced is not None:
+            want = [f == 2 for f in forced[min(len(steps), len(forced) - 1)]]
+        elif sizes is not None:
+            want = list(_anisotropic_step(sizes))
+        else:
+            want = [True] * len(axes)
         if all(cur[a] <= 1 for a in axes):
             break
-        shapes.append(next_level_shape(cur, axes))
-    return shapes
+        if forced is None and sizes is None:
+            step = axes  # unizarr's classic pyramid (size-1 axes "halve" to 1)
+        else:
+            step = tuple(a for a, w in zip(axes, want) if w and cur[a] > 1)
+            # An axis that reached size 1 cannot lead any more: halve the others.
+            if not step and forced is None:
+                step = tuple(a for a in axes if cur[a] > 1)
+            if not step:
+                break
+        if sizes is not None:
+            sizes = [v * 2 if a in step else v for v, a in zip(sizes, axes)]
+        steps.append(step)
+        shapes.append(next_level_shape(cur, step))
+    return shapes, steps
 
 
 # -- numpy kernels --------------------------------------------------------------------------
@@ -1185,6 +1297,9 @@ def generate_pyramid(
     resume: bool = False,
     client: Any = None,
     source_id: str | None = None,
+    voxel_size: Sequence[float] | None = None,
+    sampling: str = "isotropic",
+    factors: Any = None,
 ) -> list[tuple[int, ...]]:
     """Build the pyramid levels ``"1"``, ``"2"``, ... of ``group`` from level ``"0"``.
 
@@ -1254,6 +1369,17 @@ def generate_pyramid(
     source_id : str, optional
         What the data comes from (e.g. a file's path, size and modification time), for
         ``resume`` to refuse finishing a build from another source.
+    voxel_size : sequence of float, optional
+        Level-0 voxel size of the downsampled axes (e.g. z, y, x), for
+        ``sampling="anisotropic"``.
+    sampling : {"isotropic", "anisotropic"}
+        ``isotropic`` (default here): every level halves every downsampled axis.
+        ``anisotropic``: an axis is halved only while it is finer than about half the
+        coarsest, so 0.5 x 0.5 x 4 um light-sheet voxels become near-isotropic before
+        z is touched (see :func:`level_plan`). The CLI's default is anisotropic.
+    factors : str or sequence, optional
+        Force the factor (1 or 2) of each downsampled axis: one tuple for every level,
+        or one per level (the last repeated), e.g. ``(1, 2, 2)`` or ``"1,2,2;2,2,2"``.
     client : dask.distributed.Client, None or False
         Where the tiles are computed. ``None`` (default): on the active
         ``dask.distributed`` client when there is one (none is started, and
@@ -1320,8 +1446,20 @@ def generate_pyramid(
     elif write_base:
         raise ValueError("write_base=True needs the level-0 data as source=")
 
-    shapes = level_shapes(base.shape, base.chunks, axes, levels)
-    run = _run_options(shapes, axes, method, write_base, source_id)
+    shapes, steps = level_plan(
+        base.shape, base.chunks, axes, levels,
+        voxel_size=voxel_size, sampling=sampling, factors=factors,
+    )
+    # Levels made by halving the same axes are built together (one pass may fuse
+    # several); a change of axes starts a new run of passes reading the level before.
+    segments: list[tuple[int, int, tuple[int, ...]]] = []  # (first, last, axes)
+    for j, step in enumerate(steps, start=1):
+        if segments and segments[-1][2] == step:
+            segments[-1] = (segments[-1][0], j, step)
+        else:
+            segments.append((j, j, step))
+    recorded: Any = axes if all(st == axes for st in steps) else [list(st) for st in steps]
+    run = _run_options(shapes, recorded, method, write_base, source_id)
     _start_run(group, run, resume)
     targets = [base]
     for i, s in enumerate(shapes[1:], 1):
@@ -1354,43 +1492,58 @@ def generate_pyramid(
         _finish_run(group, run)
         return shapes
 
-    plans = plan_passes(
-        shapes,
-        axes,
-        chunks=base.chunks,
-        write_block=base.write_block,
-        itemsize=base.dtype.itemsize,
-        max_memory=max_memory,
-        workers=workers,
-        base_write_block=base.write_block if write_base else None,
-    )
-    passes = []
-    for first, depth, tile, piece, max_tiles in plans:
-        src = targets[first - 1]
-        if first == 1 and source is not None:
-            src = source
-        passes.append(
-            _Pass(
-                first=first,
-                source=src,
-                targets=targets[first:first + depth],
-                shapes=list(shapes[first - 1:first + depth]),
-                tile=tile,
-                piece=piece,
-                max_tiles=max_tiles,
-                write_source=base if (first == 1 and write_base) else None,
-                done=done[first:first + depth] if done is not None else None,
-                source_done=done[0] if (done is not None and first == 1 and write_base) else None,
-            )
+    runs: list[tuple[tuple[int, ...], list[_Pass]]] = []
+    for seg_first, seg_last, seg_axes in segments:
+        plans = plan_passes(
+            shapes[seg_first - 1:seg_last + 1],
+            seg_axes,
+            chunks=base.chunks,
+            write_block=base.write_block,
+            itemsize=base.dtype.itemsize,
+            max_memory=max_memory,
+            workers=workers,
+            base_write_block=base.write_block if (write_base and seg_first == 1) else None,
         )
+        passes = []
+        for rel_first, depth, tile, piece, max_tiles in plans:
+            first = seg_first - 1 + rel_first
+            src = targets[first - 1]
+            if first == 1 and source is not None:
+                src = source
+            passes.append(
+                _Pass(
+                    first=first,
+                    source=src,
+                    targets=targets[first:first + depth],
+                    shapes=list(shapes[first - 1:first + depth]),
+                    tile=tile,
+                    piece=piece,
+                    max_tiles=max_tiles,
+                    write_source=base if (first == 1 and write_base) else None,
+                    done=done[first:first + depth] if done is not None else None,
+                    source_done=(
+                        done[0] if (done is not None and first == 1 and write_base) else None
+                    ),
+                )
+            )
+        runs.append((seg_axes, passes))
     if cluster is not None:
-        run_on_cluster(cluster, passes, level0, axes=axes, method=method, dtype=base.dtype,
-                       progress=progress)
+        for k, (seg_axes, passes) in enumerate(runs):
+            run_on_cluster(cluster, passes, level0 if k == 0 else None, axes=seg_axes,
+                           method=method, dtype=base.dtype, progress=progress)
     else:
-        total = sum(p.count_pieces(axes) for p in passes)
-        runner = _Runner(axes, kernel, base.dtype, workers, progress, total)
-        for p in passes:
-            runner.run(p)
+        total = sum(p.count_pieces(a) for a, ps in runs for p in ps)
+        done_pieces = 0
+        for seg_axes, passes in runs:
+            offset = done_pieces
+            report = progress if progress is None or not offset else (
+                lambda d, t, _o=offset: progress(d + _o, total)
+            )
+            n = sum(p.count_pieces(seg_axes) for p in passes)
+            runner = _Runner(seg_axes, kernel, base.dtype, workers, report, total - offset)
+            for p in passes:
+                runner.run(p)
+            done_pieces += n
     _finish_run(group, run)
     return shapes
 
@@ -1403,8 +1556,11 @@ __all__ = [
     "downsample_into",
     "generate_pyramid",
     "get_kernel",
+    "SAMPLINGS",
+    "level_plan",
     "level_shapes",
     "next_level_shape",
+    "parse_factors",
     "plan_passes",
     "pyramid_axes",
     "same_layout",
