@@ -15,7 +15,8 @@ from typing import Any
 from .. import layout
 from ..core import ZarrArray, ZarrGroup, ZarrNode
 from ..ome import find_multiscale, set_dimension_names
-from .zarr import ome_attrs_for
+from ..validation import ome_version as node_version
+from .ome_convert import convert_ome_attrs
 
 #: Layout keywords of ``create_array`` set from the command line's options.
 _OPTION_KWARGS = {
@@ -186,12 +187,12 @@ def copy_tree(
     # interrupted copy has data but no OME metadata claiming a complete image.
     for name, src in sorted(plan.groups, key=lambda g: -g[0].count("/") - bool(g[0])):
         attrs = src.attrs.asdict()
-        found = find_multiscale(attrs)
+        have = node_version(attrs)
         version = ome_version
-        if version is None and found is not None and found[0] == "0.5" and plan.zarr_version == 2:
-            version = "0.4"
-        if version is not None:
-            attrs = ome_attrs_for(attrs, version)
+        if version is None and have in ("0.5", "0.6") and plan.zarr_version == 2:
+            version = "0.4"  # 0.5 and later are defined on Zarr v3 only
+        if version is not None and have is not None:
+            attrs = convert_ome_attrs(attrs, version)
         if attrs:
             (root[name] if name else root).attrs.put(attrs)
     return written
