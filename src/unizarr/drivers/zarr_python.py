@@ -131,7 +131,7 @@ def _make_store(location: Location, storage_options: dict[str, Any], read_only: 
         if is_ozx(location.path):  # zipped OME-Zarr (RFC-9): read-only, see unizarr.ozx
             from zarr.storage import ZipStore
 
-            return ZipStore(location.path, mode="r", read_only=True), ""
+            return sync(ZipStore.open(location.path, mode="r", read_only=True)), ""
         return LocalStore(location.path, read_only=read_only), ""
     if location.scheme == "memory":
         with _MEMORY_LOCK:
