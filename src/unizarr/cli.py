@@ -952,7 +952,8 @@ def copy(
     if ome_version in ("0.5", "0.6") and version == 2:
         raise ValueError(f"--ome-version {ome_version} needs a Zarr v3 destination "
                          "(--zarr-version 3)")
-    plan = plan_copy(source, version, cfg, given=layout.given())
+    plan = plan_copy(source, version, cfg, given=layout.given(),
+                     ome_version=None if ome_version == "keep" else ome_version)
     with Reporter(quiet) as reporter:
         total = sum(item.nbytes for item in plan.arrays)
         with reporter.task("copy", total) as update:

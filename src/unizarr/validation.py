@@ -207,8 +207,8 @@ def validate_attributes(attrs: Mapping[str, Any], path: str = "") -> list[Findin
     keys = [k for k in OME_KEYS if k in doc]
     if not keys:
         if not judge.findings:
-            judge.error(prefix, "no OME-NGFF metadata (none of multiscales, labels, "
-                                "image-label, plate, well, bioformats2raw.layout)")
+            judge.error(prefix, "no OME-NGFF metadata: no multiscales metadata, nor labels, "
+                                "image-label, plate, well or bioformats2raw.layout")
         return judge.findings
     if version not in VERSIONS:
         field = "ome.version" if prefix else f"{keys[0]}.version"

@@ -63,6 +63,36 @@ def _plain(t: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{k: v for k, v in t.items() if k in ("type", "scale", "translation", "path")}]
 
 
+def _affine_as_plain(t: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A 0.6 multiscale-wide transformation as 0.4/0.5 scale and translation.
+
+    Raises
+    ------
+    ValueError
+        It rotates or shears (an affine with off-diagonal terms, a rotation, ...):
+        0.4/0.5 cannot hold it and dropping it would move the image.
+    """
+    kind = t.get("type")
+    if kind == "affine" and isinstance(t.get("affine"), list):
+        rows = t["affine"]
+        n = len(rows)
+        if all(rows[i][j] == 0 for i in range(n) for j in range(n) if i != j):
+            scale = [float(rows[i][i]) for i in range(n)]
+            shift = [float(rows[i][n]) for i in range(n)]
+            out = [{"type": "scale", "scale": scale}]
+            if any(shift):
+                out.append({"type": "translation", "translation": shift})
+            return out
+    elif kind in ("scale", "translation", "identity", "sequence"):
+        plain = _plain(t)
+        if all(p.get("type") in ("scale", "translation") for p in plain):
+            return plain
+    raise ValueError(
+        f"the multiscale transformation {kind!r} to {t.get('output')} rotates or shears; "
+        "OME-NGFF 0.4/0.5 cannot hold it: keep --ome-version 0.6"
+    )
+
+
 def _ms_from_06(ms: Mapping[str, Any]) -> dict[str, Any]:
     """A 0.6 multiscale in 0.4/0.5 form: the datasets' target system becomes ``axes``.
 
@@ -90,6 +120,16 @@ def _ms_from_06(ms: Mapping[str, Any]) -> dict[str, Any]:
             )
         datasets.append({**ds, "coordinateTransformations": plain})
     out["datasets"] = datasets
+    wide = [x for t in ms.get("coordinateTransformations") or [] for x in _affine_as_plain(t)]
+    if wide and wide[0]["type"] != "scale":
+        ndim = len((wide[0].get("translation") or [0]))
+        wide.insert(0, {"type": "scale", "scale": [1.0] * ndim})
+    if len(wide) > 2:
+        raise ValueError("the multiscale transformations chain more than a scale and a "
+                         "translation; OME-NGFF 0.4/0.5 cannot hold it: keep --ome-version 0.6")
+    identity = [{"type": "scale", "scale": [1.0] * len(wide[0]["scale"])}] if wide else []
+    if wide and wide != identity:
+        out["coordinateTransformations"] = wide
     system = systems.get(target) or next(iter(systems.values()), {})
     out["axes"] = copy.deepcopy(system.get("axes", []))
     if system.get("name") not in (None, PHYSICAL) and "name" not in out:
