@@ -242,14 +242,14 @@ def test_ngff_zarr_stores_are_valid(tmp_path) -> None:
                                     axes_units={"z": "micrometer", "y": "micrometer", "x": "micrometer"})
     multiscales = ngff_zarr.to_multiscales(image, scale_factors=[2])
     results = {}
-    for version in ("0.4", "0.5"):
+    for version in ("0.4", "0.5", "0.6"):
         store = tmp_path / f"ngff{version}.zarr"
         ngff_zarr.to_ngff_zarr(str(store), multiscales, version=version)
         node = uz.open_group(store, "r")
         results[version] = [str(f) for f in errors(validate_hierarchy(node))]
         assert validate_store(node)[-2]["severity"] == "ok", validate_store(node)
     print("\nngff-zarr stores:", results)
-    assert results == {"0.4": [], "0.5": []}
+    assert results == {"0.4": [], "0.5": [], "0.6": []}
 
 
 def test_cli_validate_exit_codes(tmp_path) -> None:

@@ -748,15 +748,10 @@ def _walk(group: Any, path: str, seen: set[str]) -> Iterator[Finding]:
         if not isinstance(ms, Mapping):
             continue
         f = f"{_join(prefix, 'multiscales')}[{m}]"
-        ndim = None
-        if isinstance(ms.get("axes"), list):
-            ndim = len(ms["axes"])
-        elif version == "0.6" and isinstance(ms.get("coordinateSystems"), list):
-            first = ms["coordinateSystems"][0] if ms["coordinateSystems"] else None
-            if isinstance(first, Mapping) and isinstance(first.get("axes"), list):
-                ndim = len(first["axes"])
-        names = [a.get("name") for a in ms.get("axes") or ms.get("coordinateSystems", [{}])[0].get("axes", [])
-                 if isinstance(a, Mapping)] if version != "0.4" else []
+        axes = _target_axes(ms) if version == "0.6" else ms.get("axes")
+        ndim = len(axes) if isinstance(axes, list) else None
+        names = ([a.get("name") for a in axes if isinstance(a, Mapping)]
+                 if version != "0.4" and isinstance(axes, list) else [])
         for d, ds in enumerate(ms.get("datasets") or []):
             p = ds.get("path") if isinstance(ds, Mapping) else None
             if not isinstance(p, str):
@@ -804,6 +799,20 @@ def _walk(group: Any, path: str, seen: set[str]) -> Iterator[Finding]:
             continue  # a plain labels/ group without metadata is not claimed as OME
         yield from _walk(node, child_path, seen)
     yield from judge.findings
+
+
+def _target_axes(ms: Mapping[str, Any]) -> list[Any] | None:
+    """0.6: the axes of the coordinate system the datasets map to."""
+    systems = {cs.get("name"): cs for cs in ms.get("coordinateSystems") or []
+               if isinstance(cs, Mapping)}
+    for ds in ms.get("datasets") or []:
+        ts = ds.get("coordinateTransformations") if isinstance(ds, Mapping) else None
+        if isinstance(ts, list) and ts and isinstance(ts[0], Mapping):
+            ref = _ref(ts[0].get("output"))
+            if ref is not None and ref[1] in systems:
+                axes = systems[ref[1]].get("axes")
+                return axes if isinstance(axes, list) else None
+    return None
 
 
 def errors(findings: list[Finding]) -> list[Finding]:
