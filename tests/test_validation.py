@@ -155,8 +155,8 @@ def test_store_with_labels_plate_and_wells(tmp_path, driver, zarr_version) -> No
     prefix = "ome." if zarr_version == 3 else ""
     assert found == {
         ("A/1/0/labels/cells", f"{prefix}image-label.colors[0].rgba"),
-        ("A/1/0/labels", ""),  # 'nuclei' is listed but absent
-        ("A/1", ""),  # field '1' is listed but absent
+        ("A/1/0/labels", f"{prefix}labels"),  # 'nuclei' is listed but absent
+        ("A/1", f"{prefix}well.images"),  # field '1' is listed but absent
         ("A/1/0", f"{prefix}multiscales[0].datasets[1].path"),
     }, found
 

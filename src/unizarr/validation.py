@@ -743,7 +743,6 @@ def _walk(group: Any, path: str, seen: set[str]) -> Iterator[Finding]:
         judge.error(prefix or "ome", "OME-NGFF 0.5 needs a Zarr v3 group")
     if version == "0.4" and group.zarr_version != 2:
         judge.warn("multiscales", "OME-NGFF 0.4 is defined on Zarr v2; this group is v3")
-    children: list[str] = []
     for m, ms in enumerate(doc.get("multiscales") or []):
         if not isinstance(ms, Mapping):
             continue
@@ -756,7 +755,7 @@ def _walk(group: Any, path: str, seen: set[str]) -> Iterator[Finding]:
             p = ds.get("path") if isinstance(ds, Mapping) else None
             if not isinstance(p, str):
                 continue
-            node = group.get(p)
+            node = _member(group, p)
             fd = f"{f}.datasets[{d}].path"
             if not isinstance(node, ZarrArray):
                 judge.error(fd, f"dataset {p!r} is not an array in the store")
@@ -768,37 +767,54 @@ def _walk(group: Any, path: str, seen: set[str]) -> Iterator[Finding]:
                 if dims is not None and list(dims) != names:
                     judge.error(fd, f"array {p!r} has dimension_names {list(dims)}, the axes "
                                     f"are {names}")
+    fields: dict[str, str] = {}  # child -> the field that lists it
+
+    def add(names: list[str], field: str) -> None:
+        for n in names:
+            fields.setdefault(n, field)
+
     if "labels" in doc and isinstance(doc["labels"], list):
-        children += [f"{n}" for n in doc["labels"] if isinstance(n, str)]
-    elif isinstance(group.get("labels"), ZarrGroup) and path.rsplit("/", 1)[-1] != "labels":
-        children.append("labels")
+        add([n for n in doc["labels"] if isinstance(n, str)], _join(prefix, "labels"))
+    elif isinstance(_member(group, "labels"), ZarrGroup) and path.rsplit("/", 1)[-1] != "labels":
+        add(["labels"], "")
     plate = doc.get("plate")
     if isinstance(plate, Mapping):
-        children += [w["path"] for w in plate.get("wells") or []
-                     if isinstance(w, Mapping) and isinstance(w.get("path"), str)]
+        add([w["path"] for w in plate.get("wells") or []
+             if isinstance(w, Mapping) and isinstance(w.get("path"), str)],
+            _join(prefix, "plate.wells"))
     well = doc.get("well")
     if isinstance(well, Mapping):
-        children += [i["path"] for i in well.get("images") or []
-                     if isinstance(i, Mapping) and isinstance(i.get("path"), str)]
+        add([i["path"] for i in well.get("images") or []
+             if isinstance(i, Mapping) and isinstance(i.get("path"), str)],
+            _join(prefix, "well.images"))
     if "bioformats2raw.layout" in doc:
         series = doc.get("series")
         if isinstance(series, list):
-            children += [s for s in series if isinstance(s, str)]
+            add([s for s in series if isinstance(s, str)], _join(prefix, "series"))
         else:
             i = 0
-            while isinstance(group.get(str(i)), ZarrGroup):
-                children.append(str(i))
+            while isinstance(_member(group, str(i)), ZarrGroup):
+                add([str(i)], "")
                 i += 1
-    for child in dict.fromkeys(children):
-        node = group.get(child)
+    for child, field in fields.items():
+        node = _member(group, child)
         child_path = f"{path}/{child}" if path else child
         if not isinstance(node, ZarrGroup):
-            judge.error("", f"{child!r} is listed in the metadata but is not a group")
+            judge.error(field, f"{child!r} is listed here but is not a group in the store")
             continue
-        if not node.attrs.asdict() and child == "labels" and "labels" not in doc:
+        if not node.attrs.asdict() and child == "labels" and not field:
             continue  # a plain labels/ group without metadata is not claimed as OME
         yield from _walk(node, child_path, seen)
     yield from judge.findings
+
+
+def _member(group: Any, name: str) -> Any:
+    """``group[name]``, or ``None`` for a name that is missing or not a valid member path
+    (``..``, an absolute path): the caller reports it as missing."""
+    try:
+        return group.get(name)
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _target_axes(ms: Mapping[str, Any]) -> list[Any] | None:
