@@ -633,8 +633,11 @@ def _plate(judge: _Judge, plate: Any, field: str, version: str) -> None:
         judge.warn(f"{field}.name", "a plate SHOULD have a 'name'")
     elif not isinstance(plate["name"], str):
         judge.error(f"{field}.name", f"must be a string, got {_kind(plate['name'])}")
-    columns = _named(judge, plate["columns"], f"{field}.columns", "column") if judge.required(plate, "columns", field) else []
-    rows = _named(judge, plate["rows"], f"{field}.rows", "row") if judge.required(plate, "rows", field) else []
+    columns = rows = []
+    if judge.required(plate, "columns", field):
+        columns = _named(judge, plate["columns"], f"{field}.columns", "column")
+    if judge.required(plate, "rows", field):
+        rows = _named(judge, plate["rows"], f"{field}.rows", "row")
     if "field_count" in plate:
         judge.is_int(plate["field_count"], f"{field}.field_count", 1)
     if "acquisitions" in plate and judge.is_list(plate["acquisitions"], f"{field}.acquisitions"):
@@ -711,9 +714,8 @@ def _well(judge: _Judge, well: Any, field: str, version: str) -> None:
             path = image["path"]
             pattern = _ALNUM if version != "0.6" else _FIELD_06
             if not pattern.match(path) or path.strip(".") == "" or path.startswith("__"):
-                judge.error(f"{f}.path", f"must be a plain field name "
-                                         f"({'alphanumeric' if version != '0.6' else 'letters, digits, _ . -'}), "
-                                         f"got {path!r}")
+                allowed = "alphanumeric" if version != "0.6" else "letters, digits, _ . -"
+                judge.error(f"{f}.path", f"must be a plain field name ({allowed}), got {path!r}")
             elif path in seen:
                 judge.error(f"{f}.path", f"field {path!r} appears twice")
             seen.add(path)

@@ -108,7 +108,8 @@ def _ms_from_06(ms: Mapping[str, Any]) -> dict[str, Any]:
     datasets, target = [], None
     for ds in ms.get("datasets", []):
         (t,) = ds.get("coordinateTransformations", [{}])[:1] or [{}]
-        target = (t.get("output") or {}).get("name", target) if isinstance(t.get("output"), Mapping) else target
+        if isinstance(t.get("output"), Mapping):
+            target = t["output"].get("name", target)
         plain = _plain(t)
         if not plain or plain[0].get("type") != "scale":
             ndim = len(systems.get(target, {}).get("axes", [])) or 1
