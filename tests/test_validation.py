@@ -271,3 +271,32 @@ def test_cli_validate_exit_codes(tmp_path) -> None:
     assert out["valid"] is False
     assert any("datasets[0].coordinateTransformations" in f["message"]
                for f in out["findings"] if f["severity"] == "error")
+
+
+@pytest.mark.parametrize("ome", ["auto", "0.5", "0.6"])
+def test_what_niizarr_writes_is_valid(tmp_path, ome) -> None:
+    """nifti-zarr rc8 writes 0.4/0.5 and refuses 0.6; rc9 writes 0.6 by default and
+    refuses 0.4: whatever the installed version writes is judged valid, without warnings."""
+    import inspect
+    import typing
+
+    niizarr = pytest.importorskip("niizarr")
+    nib = pytest.importorskip("nibabel")
+    allowed = typing.get_args(inspect.signature(niizarr.nii2zarr).parameters["ome_version"].annotation)
+    if ome not in allowed:
+        with pytest.raises(Exception):
+            niizarr.nii2zarr(nib.Nifti1Image(np.zeros((4, 4, 4), "f4"), np.eye(4)),
+                             str(tmp_path / "no.zarr"), ome_version=ome)
+        return
+    affine = np.array([[0.0, -0.8, 0.1, 12.0], [0.9, 0.0, 0.0, -4.0],
+                       [0.0, 0.05, 2.0, 7.0], [0, 0, 0, 1]])
+    img = nib.Nifti1Image(np.random.default_rng(2).random((18, 20, 12)).astype("f4"), affine)
+    out = tmp_path / "n.nii.zarr"
+    niizarr.nii2zarr(img, str(out), chunk=8, ome_version=ome)
+    g = uz.open_group(out, "r")
+    written = ome_version(g.attrs.asdict())
+    assert written == ("0.6" if ome == "auto" and "0.6" in allowed else
+                       "0.5" if ome == "auto" else ome)
+    assert validate_hierarchy(g) == []
+    assert {f["severity"] for f in validate_store(g)} == {"ok"}
+    uz.validate_ome(g)
