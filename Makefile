@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test test-all bench clean
+.PHONY: venv venv313 demo test test-313 test-all bench clean
 
 venv: $(STAMP)
 
@@ -27,6 +27,25 @@ test: $(STAMP)
 	UNIZARR_ZARRS=1 $(PY) -m pytest -q -n 2 -m "not slow" tests/conformance -k zarr-python
 	$(PY) -m pytest -q -n 2 -m "not slow"
 
+# The fast suite again on the newest stack: Python 3.13 (pyenv) with the newest releases
+# pip resolves there (zarr 3.4, nifti-zarr 1.0.0rc9 writing OME-NGFF 0.6, ome-zarr-models 1.8).
+PYTHON313 ?= $(shell (PYENV_VERSION=3.13.0 pyenv which python || command -v python3.13) 2>/dev/null | head -n 1)
+VENV313   := .venv313
+PY313     := $(VENV313)/bin/python
+STAMP313  := $(VENV313)/.installed
+
+venv313: $(STAMP313)
+
+$(STAMP313): pyproject.toml
+	@test -n "$(PYTHON313)" || { echo "no Python 3.13: pyenv install 3.13 (or set PYTHON313=)"; exit 1; }
+	$(PYTHON313) -m venv $(VENV313)
+	$(PY313) -m pip install --quiet --upgrade pip
+	$(PY313) -m pip install --quiet -e ".[all]"
+	touch $(STAMP313)
+
+test-313: $(STAMP313)
+	$(PY313) -m pytest -q -n 2 -m "not slow"
+
 # Everything, including slow scale / distributed / crash tests.
 test-all: $(STAMP)
 	$(PY) -m pytest -q -n 2
@@ -35,4 +54,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.compare
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(VENV313) build *.egg-info src/*.egg-info .pytest_cache

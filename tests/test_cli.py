@@ -245,7 +245,8 @@ def test_validate_reports_problems(converted: Path, tmp_path: Path) -> None:
     shutil.copytree(converted, bad)
     g = uz.open_group(bad, "r+")
     attrs = g.attrs.asdict()
-    attrs["ome"]["multiscales"][0]["axes"][0]["unit"] = "parsec-ish"
+    attrs["ome"]["multiscales"][0]["axes"][0]["unit"] = "parsec-ish"  # a SHOULD: warning
+    attrs["ome"]["multiscales"][0]["datasets"][1]["path"] = "missing"  # a MUST: error
     g.attrs.put(attrs)
     header = uz.read_nifti_header(g)
     header.set_data_shape((60, 50, 41))
@@ -253,7 +254,11 @@ def test_validate_reports_problems(converted: Path, tmp_path: Path) -> None:
 
     proc = run("validate", bad)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "✗ OME-NGFF" in proc.stdout and "parsec-ish" in proc.stdout
+    lines = proc.stdout.splitlines()
+    assert any(ln.startswith("! OME-NGFF") and "axes[0].unit" in ln and "parsec-ish" in ln
+               for ln in lines), proc.stdout
+    assert any(ln.startswith("✗ OME-NGFF") and "datasets[1].path" in ln and "missing" in ln
+               for ln in lines), proc.stdout
     assert "do not match level 0" in proc.stdout
     assert proc.stdout.strip().endswith("invalid")
     report = json.loads(run("validate", bad, "--json").stdout)

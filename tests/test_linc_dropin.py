@@ -8,6 +8,9 @@ nifti-zarr (``niizarr``) reads the result back.
 
 from __future__ import annotations
 
+import inspect
+import typing
+
 from dataclasses import dataclass, field
 
 import dask.array as da
@@ -166,6 +169,17 @@ def test_niizarr_writes_into_a_unizarr_group(cfg):
     vol = np.arange(32 * 24 * 16, dtype="i2").reshape(32, 24, 16)
     g.create_array("0", vol.shape, vol.dtype, zarr_config=cfg, data=vol)
     g.generate_pyramid(levels=1)
+    # what each nifti-zarr writes: rc8 offers 0.4/0.5, rc9 0.5/0.6 (Zarr v3 only)
+    offered = typing.get_args(
+        inspect.signature(niizarr.write_ome_metadata).parameters["ome_version"].annotation
+    )
+    if cfg.ome_version not in offered:
+        before = g.attrs.asdict()
+        with pytest.raises(ValueError, match=f"ome_version {cfg.ome_version}"):
+            niizarr.write_ome_metadata(g, ["z", "y", "x"], [1.0, 1.0, 1.0],
+                                       space_unit="millimeter", ome_version=cfg.ome_version)
+        assert g.attrs.asdict() == before
+        return
     niizarr.write_ome_metadata(g, ["z", "y", "x"], [1.0, 1.0, 1.0], space_unit="millimeter",
                                ome_version=cfg.ome_version)
     header = _nifti_header(vol.shape[::-1], (1.0, 1.0, 1.0), "<i2")

@@ -1298,6 +1298,55 @@ def _print_findings(path: str, findings: list[dict[str, str]], ok: bool) -> None
 
 
 # -- copy ----------------------------------------------------------------------------------
+def _copy_ozx(src: str, dst: str, layout: Layout, ome_version: str, overwrite: bool,
+              quiet: bool, remote: bool, copy_dir: Callable[[str], int]) -> bool:
+    """``copy`` to or from a zipped OME-Zarr (``.ozx``, RFC-9); ``False`` when neither
+    end is one. A plain copy of a local store is packed (or unpacked) byte for byte;
+    otherwise the copy is written to a hidden directory beside DST, then packed."""
+    from . import ozx
+
+    to_zip, from_zip = ozx.is_ozx(dst), ozx.is_ozx(src)
+    if not (to_zip or from_zip):
+        return False
+    start = time.perf_counter()
+    plain = not layout.given() and ome_version == "keep" and not remote
+    if to_zip:
+        if not _is_local(dst):
+            raise ValueError(f"{dst}: .ozx files are written on local disk; copy there first")
+        if layout.zarr_version == 2:
+            raise ValueError("a .ozx holds a Zarr v3 store (RFC-9); drop --zarr-version 2")
+        out = Path(_local_path(dst))
+        if out.exists() and not overwrite:
+            raise FileExistsError(f"{dst} already exists; pass --overwrite to replace it")
+        if out.exists() and not (out.is_file() and "zarr.json" in ozx.entries(out)):
+            raise FileExistsError(f"{dst} exists and is not a .ozx archive; remove it first")
+        local_src = _is_local(src) and Path(_local_path(src)).is_dir()
+        if plain and local_src and (Path(_local_path(src)) / "zarr.json").is_file():
+            ozx.pack(_local_path(src), out, overwrite=overwrite)
+        else:
+            import shutil
+            import tempfile
+
+            work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".d", dir=out.parent))
+            try:
+                copy_dir(str(work / "store.zarr"))
+                ozx.pack(work / "store.zarr", out, overwrite=overwrite)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+        what = f"packed into {dst} ({len(ozx.entries(out))} entries, RFC-9 order)"
+    else:
+        if not (plain and _is_local(dst)):
+            return False  # read through the zip store like any other source
+        check_output(dst, overwrite, [src])
+        ozx.unpack(_local_path(src), _local_path(dst), overwrite=overwrite)
+        what = f"unpacked into {dst}"
+    if not quiet:
+        _stdout_console().print(
+            f"copied {src} → {what} in {time.perf_counter() - start:.2f} s", markup=False
+        )
+    return True
+
+
 @app.command
 def copy(
     src: str,
@@ -1305,7 +1354,7 @@ def copy(
     /,
     *,
     layout: Layout = Layout(),
-    ome_version: Literal["keep", "0.4", "0.5"] = "keep",
+    ome_version: Literal["keep", "0.4", "0.5", "0.6"] = "keep",
     max_memory: str | None = None,
     src_storage_options: str | None = None,
     dst_storage_options: str | None = None,
@@ -1316,8 +1365,11 @@ def copy(
 
     Layout options that are given apply to every image array (2-D or more; the NIfTI
     header array keeps its own); the rest keeps the source's layout. Converting to Zarr v2
-    drops shards and moves OME-NGFF 0.5 metadata to 0.4. Group attributes are written
-    last, so an interrupted copy never carries complete OME metadata.
+    drops shards and moves OME-NGFF 0.5 metadata to 0.4; every OME node copied (images,
+    labels, plates, wells) is converted. Group attributes are written last, so an
+    interrupted copy never carries complete OME metadata. A DST ending in .ozx is a
+    zipped OME-Zarr (RFC-9): the store is packed into it; a SRC ending in .ozx is read
+    (or, for a plain copy to a local directory, unpacked).
 
     Parameters
     ----------
@@ -1341,15 +1393,27 @@ def copy(
     budget = parse_bytes(max_memory) or DEFAULT_MAX_MEMORY
     src_opts = parse_json_object(src_storage_options, "--src-storage-options")
     dst_opts = parse_json_object(dst_storage_options, "--dst-storage-options")
+    # .ozx at either end: pack / unpack (a converting copy goes through a directory)
+    if _copy_ozx(
+        src, dst, layout, ome_version, overwrite, quiet, bool(src_opts or dst_opts),
+        lambda work: copy(
+            src, work, layout=replace(layout, zarr_version=layout.zarr_version or 3),
+            ome_version=ome_version, max_memory=max_memory,
+            src_storage_options=src_storage_options, quiet=True,
+        ),
+    ):
+        return 0
     check_output(dst, overwrite, [src], dst_opts)
     start = time.perf_counter()
     source = open_zarr(src, "r", driver=layout.driver, storage_options=src_opts)
     version = layout.zarr_version or source.zarr_version
     layout = replace(layout, zarr_version=version)
     cfg = make_config(layout, overwrite=overwrite) if layout.given() else None
-    if ome_version == "0.5" and version == 2:
-        raise ValueError("--ome-version 0.5 needs a Zarr v3 destination (--zarr-version 3)")
-    plan = plan_copy(source, version, cfg, given=layout.given())
+    if ome_version in ("0.5", "0.6") and version == 2:
+        raise ValueError(f"--ome-version {ome_version} needs a Zarr v3 destination "
+                         "(--zarr-version 3)")
+    plan = plan_copy(source, version, cfg, given=layout.given(),
+                     ome_version=None if ome_version == "keep" else ome_version)
     with Reporter(quiet) as reporter:
         total = sum(item.nbytes for item in plan.arrays)
         with reporter.task("copy", total) as update:

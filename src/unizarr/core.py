@@ -1036,6 +1036,14 @@ def open_node(
     if zarr_version is not None:
         zarr_version = layout.normalize_zarr_version(zarr_version)
     location = parse_url(url)
+    if location.is_local and location.path.lower().endswith(".ozx"):
+        if is_writable(mode):
+            raise ReadOnlyError(
+                f"{location.url} is a zipped OME-Zarr (.ozx), read-only; write a directory "
+                "store and pack it with `unizarr copy store.zarr out.ozx`"
+            )
+        if not os.path.isfile(location.path):
+            raise FileNotFoundError(f"{location.url} does not exist")
     storage_options = dict(storage_options or {})
     read_only = not is_writable(mode) or location.read_only_scheme
     kv = group_cls._make_kv(location, storage_options, read_only)

@@ -616,13 +616,16 @@ def validate_ome(group: ZarrGroup) -> Any:
         ``ome-zarr-models`` is not installed.
     """
     try:
-        import ome_zarr_models.v04.image as v04
-        import ome_zarr_models.v05.image as v05
+        import ome_zarr_models  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("validate_ome needs ome-zarr-models: pip install ome-zarr-models") from exc
     version, ms = read_multiscale(group)
+    axes = ms.get("axes", [])
+    if version.startswith("0.6"):  # 0.6 declares the axes in its coordinate systems
+        systems = ms.get("coordinateSystems") or [{}]
+        axes = systems[-1].get("axes", []) if isinstance(systems[-1], Mapping) else []
     problems = []
-    for ax in ms.get("axes", []):
+    for ax in axes:
         kind, unit = ax.get("type"), ax.get("unit")
         if unit is not None and kind in ("space", "time"):
             try:
@@ -631,7 +634,43 @@ def validate_ome(group: ZarrGroup) -> Any:
                 problems.append(str(exc))
     if problems:
         raise MetadataError(f"{group.url}: " + "; ".join(problems))
+    return check_with_ome_zarr_models(group, version)
+
+
+def check_with_ome_zarr_models(group: ZarrGroup, version: str | None = None) -> Any:
+    """Read the image with ``ome-zarr-models`` (its pydantic models of 0.4, 0.5 and, when
+    installed in a version that has them, 0.6): the document and its dataset arrays.
+
+    Raises
+    ------
+    MetadataError
+        The model rejects the group, in one message.
+    ImportError
+        ``ome-zarr-models`` is not installed.
+    """
+    import ome_zarr_models.v04.image as v04
+    import ome_zarr_models.v05.image as v05
+
+    if version is None:
+        version = read_multiscale(group)[0]
+    if version.startswith("0.6"):
+        version = "0.6"
     try:
+        if version == "0.6":
+            if group.zarr_version != 3:
+                raise ValueError("OME-NGFF 0.6 metadata in a Zarr v2 group")
+            from .validation import errors, validate_hierarchy
+
+            # the specification's rules first: ome-zarr-models may not know 0.6 yet
+            broken = errors(validate_hierarchy(group))
+            if broken:
+                raise MetadataError(f"{group.url} is not a valid OME-NGFF 0.6 image: "
+                                    + "; ".join(str(f) for f in broken[:3]))
+            try:
+                import ome_zarr_models.v06.image as v06
+            except ImportError:
+                return None
+            return v06.Image.from_zarr(_zarr_python_group(group))
         if version == "0.5":
             if group.zarr_version != 3:
                 raise ValueError("OME-NGFF 0.5 metadata in a Zarr v2 group")
@@ -640,6 +679,7 @@ def validate_ome(group: ZarrGroup) -> Any:
             raise ValueError(f"unsupported OME-NGFF version {version!r}")
         if group.zarr_version == 2:
             return v04.Image.from_zarr(_zarr_python_group(group))
+        _, ms = read_multiscale(group)
         model = v04.ImageAttrs.model_validate(group.attrs.asdict())
         ndim = len(ms["axes"])
         for ds in ms["datasets"]:
@@ -663,6 +703,7 @@ __all__ = [
     "INTRINSIC_SYSTEM",
     "build_multiscale",
     "check_affine",
+    "check_with_ome_zarr_models",
     "level_paths",
     "level_transform",
     "multiscale_v06",

@@ -375,6 +375,8 @@ def _location_of(kvstore: ts.KvStore) -> Location:
     path = spec.get("path", "")
     if driver == "file":
         return Location("file", os.path.abspath(path.rstrip("/") or "/"))
+    if driver == "zip":  # a .ozx archive: the location is the archive file
+        return Location("file", os.path.abspath(spec["base"]["path"]))
     if driver == "memory":
         return Location("memory", path.strip("/"))
     return parse_url(kvstore.url.rstrip("/"))
@@ -399,9 +401,8 @@ class ZarrTSArray(ZarrArray):
         kvstore = ts_array.kvstore
         mode = "r+" if ts_array.writable else "r"
         local = _location_of(kvstore)
-        kv = TensorStoreKV(
-            kvstore, mode == "r", local.path if local.scheme == "file" else None
-        )
+        on_disk = local.scheme == "file" and kvstore.spec().to_json().get("driver") == "file"
+        kv = TensorStoreKV(kvstore, mode == "r", local.path if on_disk else None)
         ref = NodeRef("tensorstore", local, "", kv, mode)
         info = md.detect_node(kv, "", 2 if driver == "zarr" else 3)
         if info is None or info.kind != "array":
@@ -501,7 +502,7 @@ class ZarrTSGroup(ZarrGroup):
     ) -> KVStore:
         spec, extra = tensorstore_kvstore(location, storage_options)
         kvstore = _wait(ts.KvStore.open(spec, context=context_for(extra)))
-        local = location.path if location.scheme == "file" else None
+        local = location.path if location.scheme == "file" and spec["driver"] == "file" else None
         return TensorStoreKV(kvstore, read_only or location.read_only_scheme, local)
 
     @classmethod

@@ -24,6 +24,7 @@ from ..core import NodeRef, ZarrArray, ZarrGroup
 from ..errors import StoreUnavailableError, translate_engine_error
 from ..kvstore import KVStore
 from ..layout import ArraySpec
+from ..ozx import is_ozx
 from ..paths import Location, join_key
 from ..storage import check_options, fsspec_target
 from ..threads import shared_pool, shared_semaphore, usable_cpus
@@ -127,6 +128,10 @@ def _make_store(location: Location, storage_options: dict[str, Any], read_only: 
     """The zarr-python store (and key prefix inside it) of a location."""
     check_options(storage_options)
     if location.scheme == "file":
+        if is_ozx(location.path):  # zipped OME-Zarr (RFC-9): read-only, see unizarr.ozx
+            from zarr.storage import ZipStore
+
+            return sync(ZipStore.open(location.path, mode="r", read_only=True)), ""
         return LocalStore(location.path, read_only=read_only), ""
     if location.scheme == "memory":
         with _MEMORY_LOCK:

@@ -15,7 +15,8 @@ from typing import Any
 from .. import layout
 from ..core import ZarrArray, ZarrGroup, ZarrNode
 from ..ome import find_multiscale, set_dimension_names
-from .zarr import ome_attrs_for
+from ..validation import ome_version as node_version
+from .ome_convert import convert_ome_attrs
 
 #: Layout keywords of ``create_array`` set from the command line's options.
 _OPTION_KWARGS = {
@@ -50,6 +51,8 @@ class CopyPlan:
     config: Any
     groups: list[tuple[str, ZarrGroup]] = field(default_factory=list)
     arrays: list[ArrayCopy] = field(default_factory=list)
+    #: Each group's destination attributes, OME metadata already converted.
+    attrs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _restyled(name: str, arr: ZarrArray) -> bool:
@@ -82,14 +85,18 @@ def array_kwargs(
     return kw
 
 
-def plan_copy(source: ZarrNode, zarr_version: int, config: Any, given: set[str]) -> CopyPlan:
-    """Walk ``source`` and resolve every destination array's layout.
+def plan_copy(source: ZarrNode, zarr_version: int, config: Any, given: set[str],
+              ome_version: str | None = None) -> CopyPlan:
+    """Walk ``source``, resolve every destination array's layout and convert every OME
+    node's metadata to ``ome_version`` (``None``: keep it, but 0.5/0.6 become 0.4 on a
+    Zarr v2 destination, where they are not defined).
 
     Raises
     ------
     ValueError
         A layout that cannot be written (e.g. a kept shard that is not a whole number
-        of the new chunks, zlib on Zarr v3): nothing has been written yet.
+        of the new chunks, zlib on Zarr v3) or metadata the target version cannot hold
+        (a 0.6 rotation copied to 0.4): nothing has been written yet.
     """
     plan = CopyPlan(source, zarr_version, config)
 
@@ -109,6 +116,17 @@ def plan_copy(source: ZarrNode, zarr_version: int, config: Any, given: set[str])
             plan.arrays.append(ArrayCopy(name, node, kw))
         elif isinstance(node, ZarrGroup):
             plan.groups.append((name, node))
+            attrs = node.attrs.asdict()
+            have = node_version(attrs)
+            version = ome_version
+            if version is None and have in ("0.5", "0.6") and zarr_version == 2:
+                version = "0.4"  # 0.5 and later are defined on Zarr v3 only
+            if version is not None and have is not None:
+                try:
+                    attrs = convert_ome_attrs(attrs, version)
+                except ValueError as exc:
+                    raise ValueError(f"group {name or '/'!r}: {exc}") from None
+            plan.attrs[name] = attrs
             for child in node.keys():
                 visit(node[child], f"{name}/{child}" if name else child)
 
@@ -185,13 +203,9 @@ def copy_tree(
     # Attributes last, deepest groups first and the root at the very end: an
     # interrupted copy has data but no OME metadata claiming a complete image.
     for name, src in sorted(plan.groups, key=lambda g: -g[0].count("/") - bool(g[0])):
-        attrs = src.attrs.asdict()
-        found = find_multiscale(attrs)
-        version = ome_version
-        if version is None and found is not None and found[0] == "0.5" and plan.zarr_version == 2:
-            version = "0.4"
-        if version is not None:
-            attrs = ome_attrs_for(attrs, version)
+        attrs = plan.attrs[name]
+        if ome_version is not None and node_version(attrs) not in (None, ome_version):
+            attrs = convert_ome_attrs(attrs, ome_version)
         if attrs:
             (root[name] if name else root).attrs.put(attrs)
     return written
