@@ -978,24 +978,28 @@ def preview(
 
 
 # -- serve / view ---------------------------------------------------------------------------
-def _wait_for_ctrl_c(stop: Callable[[], None]) -> int:
-    """Block until Ctrl-C (SIGINT), then ``stop()``: stopping a server is the normal end
-    of ``serve``/``view``, so it exits 0 after printing ``stopped``. SIGTERM stops the
-    same way."""
+def _catch_ctrl_c() -> None:
+    """Make Ctrl-C (SIGINT) and SIGTERM raise ``KeyboardInterrupt`` here, even when a
+    shell started us with SIGINT ignored (background jobs)."""
     import signal
 
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    # A shell starts background jobs with SIGINT ignored; Ctrl-C must still stop us.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, interrupt)
+
+
+def _run_until_ctrl_c(stop: Callable[[], None], announce: Callable[[], None]) -> int:
+    """``announce()`` then block until Ctrl-C, then ``stop()``: stopping a server is the
+    normal end of ``serve``/``view``, so it exits 0 after printing ``stopped``."""
     try:
+        announce()
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         stop()
-        print("stopped", file=sys.stderr)
+        print("stopped", file=sys.stderr, flush=True)
         return 0
 
 
@@ -1041,13 +1045,17 @@ def serve(
     node = open_zarr(store, "r", driver=read.driver, storage_options=options)
     name = re.sub(r"(\.ome)?\.zarr/?$", "", store.rstrip("/")).rsplit("/", 1)[-1] or "image"
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if verbose else None
+    _catch_ctrl_c()
     handle = start(store, port=port, bind=bind, storage_options=options, log=log)
-    _bind_warning(bind)
-    print(f"serving {store} at {handle.url} (Ctrl-C to stop)", flush=True)
-    for viewer, url in viewer_links(handle.url, name, node.zarr_version).items():
-        print(f"{viewer}: {url}", flush=True)
-    print(f"offline: unizarr view {store}", flush=True)
-    return _wait_for_ctrl_c(handle.stop)
+
+    def announce() -> None:
+        _bind_warning(bind)
+        print(f"serving {store} at {handle.url} (Ctrl-C to stop)", flush=True)
+        for viewer, url in viewer_links(handle.url, name, node.zarr_version).items():
+            print(f"{viewer}: {url}", flush=True)
+        print(f"offline: unizarr view {store}", flush=True)
+
+    return _run_until_ctrl_c(handle.stop, announce)
 
 
 @app.command
@@ -1095,16 +1103,20 @@ def view(
         base = remote_source_url(store) or f"http://127.0.0.1:{port or 8000}/"
         print(json.dumps(viewer_state(images, base), indent=2))
         return 0
+    _catch_ctrl_c()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         handle = start(store, port=port, bind=bind, storage_options=options,
                        driver=read.driver, open_browser=not no_browser)
-    _bind_warning(bind)
-    for note in handle.warnings:
-        print(f"warning: {note}", file=sys.stderr, flush=True)
-    print(f"store: {handle.server.url}", flush=True)
-    print(f"viewer: {handle.url} (Ctrl-C to stop)", flush=True)
-    return _wait_for_ctrl_c(handle.stop)
+
+    def announce() -> None:
+        _bind_warning(bind)
+        for note in handle.warnings:
+            print(f"warning: {note}", file=sys.stderr, flush=True)
+        print(f"store: {handle.server.url}", flush=True)
+        print(f"viewer: {handle.url} (Ctrl-C to stop)", flush=True)
+
+    return _run_until_ctrl_c(handle.stop, announce)
 
 
 # -- demo -------------------------------------------------------------------------------------

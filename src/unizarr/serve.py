@@ -112,7 +112,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
         if "range" in str(exc) or "empty" in str(exc):
             raise
         return None
-    if start < 0 or end < start:
+    if start < 0 or (last and end < start):
         return None
     if start >= size:
         raise ValueError("range starts past the end")
@@ -221,7 +221,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self) -> None:  # noqa: N802
-        raw = urllib.parse.urlsplit(self.path).path
+        # the raw path, not urlsplit's: "//a/b" would become host "a", path "/b"
+        raw = self.path.split("?", 1)[0].split("#", 1)[0]
+        if "://" in raw:  # an absolute-form request line (proxy style)
+            raw = urllib.parse.urlsplit(raw).path
         try:
             segments = split_key(raw)
         except (Refused, UnicodeDecodeError) as exc:

@@ -308,7 +308,9 @@ def viewer_state(images: list[Image], base_url: str, layout: str = "4panel") -> 
                 f, unit = _unit(axis)
                 dims[ng_dim_name(axis)] = [s * f, unit]
         if dims:
-            state["dimensions"] = dims
+            # x, y, z first: Neuroglancer's first panel shows the first two dimensions
+            order = {"x": 0, "y": 1, "z": 2}
+            state["dimensions"] = dict(sorted(dims.items(), key=lambda kv: order.get(kv[0], 3)))
         state["selectedLayer"] = {"layer": first.name, "visible": False}
     return state
 
