@@ -8,7 +8,8 @@ calls the library (:mod:`unizarr.io` readers, ``create_array``, ``generate_pyram
 
 Exit codes: 0 success; 1 ``validate`` found problems (or stdout was closed early, as by
 ``| head``); 2 a user error (missing input, unreadable format, existing output, bad
-option value); 3 an unexpected internal error; 130 interrupted (Ctrl-C). Errors are one
+option value); 3 an unexpected internal error; 130 interrupted (Ctrl-C; ``serve`` and
+``view`` exit 0 on Ctrl-C, their normal end). Errors are one
 line on stderr (``error: ...``); ``--debug`` (anywhere on the command line) adds the
 Python traceback.
 """
