@@ -38,7 +38,6 @@ from typing import Any
 
 from .paths import Location, parse_url
 
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 #: Documents whose type a browser should know (``fetch`` does not care; humans do).
 _JSON_NAMES = frozenset({"zarr.json", ".zarray", ".zgroup", ".zattrs", ".zmetadata"})
 _CORS = {
@@ -233,13 +232,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         for mount in self.mounts:
             n = len(mount.prefix)
             if tuple(segments[:n]) == mount.prefix:
-                self._serve(mount.source, segments[n:], raw.endswith("/"))
+                self._serve(mount.source, segments[n:])
                 return
         self._error(404, "not found")
 
-    def _serve(self, source: Any, segments: list[str], is_dir_url: bool) -> None:
-        if (is_dir_url or not segments) and hasattr(source, "index"):
-            segments = [*segments, source.index]
+    def _serve(self, source: Any, segments: list[str]) -> None:
         try:
             size, mtime = source.size(segments)
         except Refused as exc:
@@ -280,12 +277,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._error(502, f"store error: {type(exc).__name__}: {exc}")
                 return
         self._send(code, headers, body)
-
-
-class StaticDir(LocalSource):
-    """A directory of web files (the bundled viewer client); ``/`` serves ``index``."""
-
-    index = "index.html"
 
 
 class _Server(http.server.ThreadingHTTPServer):

@@ -6,20 +6,18 @@ state: one image layer per multiscale image, its dimensions and units from the O
 and level-0 scales (a NIfTI-Zarr image: from the header's affine, as a source transform
 to RAS world millimetres), a channel axis as Neuroglancer's channel dimension, a contrast
 window from percentiles of the smallest pyramid level, and each ``labels/*`` image as a
-segmentation layer. :func:`view` serves the store and the client from one
-:func:`unizarr.serve.start_server` (same origin: no CORS, no internet) and opens the
-browser.
+segmentation layer. :func:`view` serves the store with :func:`unizarr.serve.start_server`
+and the client with Neuroglancer's own Python server (the bundled client is built to
+talk to it), both on loopback: nothing comes from the internet.
 
 What the bundled client cannot read (:func:`unsupported_reason`) - data types other
 than (u)int8/16/32, uint64 and float32 (float64, int64, bool, complex) - gets a warning
-and the way out: Neuroglancer's own Python server (``neuroglancer.Viewer``) streams that
-image from Python as a ``LocalVolume`` (cast to float32) while the others stay zarr
-sources on the local server.
+and the way out: the same Python server streams that image as a ``LocalVolume`` (cast
+to float32) while the others stay zarr sources on the store's server.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import urllib.parse
@@ -313,11 +311,6 @@ def viewer_state(images: list[Image], base_url: str, layout: str = "4panel") -> 
             state["dimensions"] = dict(sorted(dims.items(), key=lambda kv: order.get(kv[0], 3)))
         state["selectedLayer"] = {"layer": first.name, "visible": False}
     return state
-
-
-def state_url(page_url: str, state: Mapping[str, Any]) -> str:
-    """``page_url`` with ``state`` in its fragment (Neuroglancer's ``#!`` form)."""
-    return page_url + "#!" + urllib.parse.quote(json.dumps(state, separators=(",", ":")), safe="")
 
 
 # -- the command's library half -----------------------------------------------------------------
