@@ -62,12 +62,42 @@ def http_root(tmp_path) -> Iterator[tuple[str, "object"]]:
         server.server_close()
 
 
+@pytest.fixture
+def http_root_nolist(tmp_path) -> Iterator[tuple[str, "object"]]:
+    """Like ``http_root`` but every directory URL answers 403, as S3 buckets without
+    list permission and many static servers do; yields (base URL, path)."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(_NoListHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", tmp_path
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 import http.server as _hs  # noqa: E402
 
 
 class _QuietHandler(_hs.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
+
+
+class _NoListHandler(_QuietHandler):
+    def send_head(self):  # type: ignore[override]
+        import os
+
+        path = self.translate_path(self.path)
+        if self.path.split("?", 1)[0].endswith("/") or os.path.isdir(path):
+            self.send_error(403, "directory listing refused")
+            return None
+        return super().send_head()
 
 
 def start_moto_process(env_extra: dict | None = None):

@@ -25,6 +25,10 @@ from .layout import ArraySpec
 from .nifti import read_nifti_header, write_nifti_header
 from .ome import validate_ome, write_ome_metadata
 from .pyramid import generate_pyramid
+# The functions shadow their modules' names on the package (``uz.serve(...)``); import
+# the modules' other names with ``from unizarr.serve import ...``.
+from .serve import serve
+from .view import view
 
 __version__ = "0.1.0"
 
@@ -69,7 +73,9 @@ __all__ = [
     "read_lut",
     "read_nifti_header",
     "register_driver",
+    "serve",
     "validate_ome",
+    "view",
     "write_labels",
     "write_nifti_header",
     "write_ome_metadata",

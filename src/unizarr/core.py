@@ -599,12 +599,29 @@ class ZarrGroup(ZarrNode):
     def keys(self) -> list[str]:
         """Names of the direct members (arrays and groups), sorted."""
         names = []
-        for child in self._ref.kv.list_dir(self._ref.path):
+        try:
+            children = self._ref.kv.list_dir(self._ref.path)
+        except Exception:
+            # The store refuses listings (an S3 bucket without list permission, a static
+            # server answering 403): the members the metadata names are the members.
+            children = self._declared_members()
+            if children is None:
+                raise
+        if not children:  # some servers answer a refused listing with an empty page
+            children = self._declared_members() or []
+        for child in children:
             if child in METADATA_KEYS or child.startswith("."):
                 continue
             if self._member_info(join_key(self._ref.path, child)) is not None:
                 names.append(child)
         return sorted(names)
+
+    def _declared_members(self) -> list[str] | None:
+        """Members named by this group's metadata (``None``: it names none)."""
+        from .declared import declared_members
+
+        names = declared_members(self.attrs.asdict())
+        return names or None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())

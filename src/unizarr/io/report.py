@@ -35,13 +35,22 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _ratio(logical: int, stored: int) -> float | None:
+def _ratio(logical: int, stored: int | None) -> float | None:
     return round(logical / stored, 3) if stored else None
 
 
+def stored_size(arr: ZarrArray) -> int | None:
+    """Bytes ``arr`` occupies in its store, or ``None`` when the store will not list its
+    keys (a server refusing directory listings, a bucket without list permission)."""
+    try:
+        return arr.nbytes_stored
+    except Exception:  # any listing failure: the size is unknown, the array still readable
+        return None
+
+
 def describe_array(arr: ZarrArray, name: str) -> dict[str, Any]:
-    """Layout and sizes of one array."""
-    stored = arr.nbytes_stored
+    """Layout and sizes of one array (``nbytes_stored`` ``None``: the store cannot list)."""
+    stored = stored_size(arr)
     codec = arr.compressor
     return {
         "name": name,
@@ -132,7 +141,8 @@ def describe(node: ZarrNode, label: str | None = None, name: str = "") -> dict[s
         members.append(describe(node[child], name=f"{name}/{child}" if name else child))
     arrays = list(_arrays(members))
     nbytes = sum(a["nbytes"] for a in arrays)
-    stored = sum(a["nbytes_stored"] for a in arrays)
+    sizes = [a["nbytes_stored"] for a in arrays]
+    stored = None if None in sizes else sum(sizes)
     out: dict[str, Any] = {
         "name": name,
         "kind": "group",
@@ -158,8 +168,10 @@ def _arrays(members: list[dict[str, Any]]) -> Any:
 
 
 # -- rendering -----------------------------------------------------------------------------
-def human_bytes(n: float) -> str:
-    """``1536`` -> ``"1.5 KiB"``."""
+def human_bytes(n: float | None) -> str:
+    """``1536`` -> ``"1.5 KiB"``; ``None`` (unknown) -> ``"?"``."""
+    if n is None:
+        return "?"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
