@@ -414,3 +414,55 @@ def test_bits_above_high_bit_are_not_pixel_data(tmp_path, raw):
     want = raw.astype(np.int32) - 1024
     want[2, 3, 4] = 1234 - 1024
     np.testing.assert_array_equal(got, want)
+
+
+def test_classic_multiframe_frames_a_fixed_step_apart(tmp_path, raw):
+    path = tmp_path / "classic.dcm"
+    ds = _dataset(path)
+    ds.ImagePositionPatient = [_ds(v) for v in ORIGIN]
+    ds.ImageOrientationPatient = [_ds(v) for v in np.concatenate([ROW, COL])]
+    ds.PixelSpacing = [_ds(v) for v in SPACING]
+    ds.SpacingBetweenSlices = _ds(DZ)
+    ds.NumberOfFrames = len(raw)
+    _pixels(ds, raw, 16)
+    ds.save_as(str(path), enforce_file_format=True)
+    vol = dicom.open_volume(str(path))
+    np.testing.assert_array_equal(vol.read(), raw)
+    np.testing.assert_allclose(vol.affine, expected_affine(), atol=1e-6)
+    np.testing.assert_allclose(vol.space_scale, (DZ,) + SPACING, atol=1e-6)
+
+
+@pytest.mark.parametrize("name,cut,match", [
+    ("SC_rgb_small_odd.dcm", 0, "greyscale"),
+    ("MR_small_RLE.dcm", 3000, r"compressed \(RLE Lossless\).*install a decoder"),
+])
+def test_shipped_files_unizarr_cannot_read(tmp_path, name, cut, match):
+    """Colour is refused up front; compressed pixels that do not decode (here cut short)
+    are damaged data whose message also names the decoders to install."""
+    from pydicom.data import get_testdata_file
+
+    src = get_testdata_file(name, download=False)
+    if src is None:
+        pytest.fail(f"pydicom ships {name} in its wheel; it is missing here")
+    path = tmp_path / name
+    data = open(src, "rb").read()
+    path.write_bytes(data[: len(data) - cut] if cut else data)
+    with pytest.raises(ValueError, match=match) as err:
+        dicom.open_volume(str(path)).read()
+    assert "\n" not in str(err.value) and name in str(err.value)
+
+
+def test_shipped_compressed_files_decode(tmp_path):
+    """RLE and JPEG 2000 through pydicom's bundled decoders, checked against pydicom."""
+    from pydicom.data import get_testdata_file
+
+    for name in ("MR_small_RLE.dcm", "JPEG2000.dcm"):
+        src = get_testdata_file(name, download=False)
+        if src is None:
+            pytest.fail(f"pydicom ships {name} in its wheel; it is missing here")
+        path = shutil.copy(src, tmp_path / name)
+        ds = pydicom.dcmread(path)
+        want = ds.pixel_array.astype(np.float64) * float(getattr(ds, "RescaleSlope", 1)) + float(
+            getattr(ds, "RescaleIntercept", 0))
+        got = dicom.open_volume(str(path)).read()[0]
+        np.testing.assert_array_equal(got, want)
