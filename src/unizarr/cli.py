@@ -60,7 +60,7 @@ from .io.report import describe, human_bytes, render_tree, validate_store
 from .io.tree_copy import copy_tree, plan_copy
 from .io.volume import Volume, aligned_chunks
 from .io.worker_input import InputRef, input_on_workers
-from .io.zarr import open_zarr
+from .io.zarr import is_zarr_dir, open_zarr
 from .output_guard import (
     LOCK_NAME,
     check_not_input,
@@ -1696,8 +1696,10 @@ def demo(
     import nibabel as nib
 
     sample = demo_sample()
+    if _is_local(output) and os.path.lexists(output) and not is_zarr_dir(output):
+        raise FileExistsError(f"{output} exists and is not a Zarr store; choose another OUTPUT")
     if output_exists(output):
-        check_replaceable(output)  # a Zarr store with nothing foreign in it, or refused
+        check_replaceable(output)  # and nothing foreign in it
     layout = Layout(driver=driver, zarr_version=zarr_version, chunk="16",
                     shard="32" if zarr_version == 3 else None)
     cfg = make_config(layout, overwrite=True)
