@@ -14,12 +14,31 @@ functions stay importable from here. Modules: ``volume`` (the ``Volume`` type),
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..readers import FORMATS, detect_format, open_input
-from .nifti import read_nifti
-from .npy import read_npy
-from .tiff import read_tiff
 from .volume import Volume, default_axes, normalize_unit
-from .zarr import open_zarr, read_zarr
+
+#: The old ``read_*`` names, resolved on first use: the reader modules import
+#: ``unizarr.io.volume``, so importing them here would be a cycle when a reader
+#: module is imported first.
+_LAZY = {
+    "read_nifti": ("..readers.nifti", "read_nifti"),
+    "read_npy": ("..readers.npy", "read_npy"),
+    "read_tiff": ("..readers.tiff", "read_tiff"),
+    "read_zarr": ("..readers.zarr", "read_zarr"),
+    "open_zarr": (".zarr", "open_zarr"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        module, attr = _LAZY[name]
+        return getattr(import_module(module, __name__), attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "FORMATS",

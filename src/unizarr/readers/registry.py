@@ -50,6 +50,10 @@ BUILTIN_READERS: dict[str, str] = {
 }
 
 
+#: Options every reader receives (and may ignore): how to reach a Zarr input.
+_CONTEXT: Mapping[str, None] = {"driver": None, "storage_options": None, "no_time": None}
+
+
 class ReaderUnavailableError(ImportError):
     """A registered reader whose module (or one of its dependencies) is not installed."""
 
@@ -193,9 +197,6 @@ def open_volume(
         given = {k: v for k, v in given.items() if k in known or k in _CONTEXT}
     return impl.open_volume(path, **given)
 
-
-#: Options every reader receives (and may ignore): how to reach a Zarr input.
-_CONTEXT: Mapping[str, None] = {"driver": None, "storage_options": None, "no_time": None}
 
 
 __all__ = [

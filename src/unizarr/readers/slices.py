@@ -259,6 +259,7 @@ class SliceStack:
         self.ndim = len(self.shape)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_bytes = cache_bytes
+        self._cached = 0
         self._lock = threading.Lock()
 
     def _plane(self, path: str) -> np.ndarray:
@@ -273,12 +274,14 @@ class SliceStack:
                 f"the slice {path} decodes to {data.shape} {data.dtype}, the others are "
                 f"{self.plane} {self.dtype}; fix or remove it"
             )
-        nbytes = data.nbytes
         with self._lock:
-            self._cache[path] = data
-            while len(self._cache) > 1 and sum(a.nbytes for a in self._cache.values()) > self._cache_bytes:
-                self._cache.popitem(last=False)
-        return data if nbytes else data
+            if path not in self._cache:
+                self._cache[path] = data
+                self._cached += data.nbytes
+            # Oldest first: the blocks of one slab ask for the same slices in a row.
+            while len(self._cache) > 1 and self._cached > self._cache_bytes:
+                self._cached -= self._cache.popitem(last=False)[1].nbytes
+        return data
 
     def __getitem__(self, key: Any) -> np.ndarray:
         key = key if isinstance(key, tuple) else (key,)

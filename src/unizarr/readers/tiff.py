@@ -339,7 +339,9 @@ def read_tiff(path: str | os.PathLike, *, series: int | str | None = None) -> Vo
         for close in reversed(closers):
             close()
         raise
-    if channel_names is not None and ("c" not in axes or len(channel_names) != source.shape[perm[axes.index("c")]]):
+    if channel_names is not None and (
+        "c" not in axes or len(channel_names) != source.shape[perm[axes.index("c")]]
+    ):
         channel_names = None  # names that do not match the channel axis are not trusted
     space = tuple(sizes.get(a, 1.0) for a in axes if a in SPATIAL_AXES)
     return Volume(
