@@ -179,6 +179,16 @@ def drivers() -> list[str]:
     A declared driver whose module fails to import (its engine is not installed) is
     left out; any other failure of a third-party driver is reported as a warning.
     """
+    names, failures = _load_all()
+    for exc in failures:
+        warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
+    return names
+
+
+def _load_all() -> tuple[list[str], list[UnsupportedDriverError]]:
+    """Load every declared driver: the names that load, and the failures that are not
+    a missing import."""
+    failures = []
     with _LOCK:
         for name in _declared():
             if name in _REGISTRY:
@@ -187,8 +197,8 @@ def drivers() -> list[str]:
                 _load(name)
             except UnsupportedDriverError as exc:
                 if not isinstance(exc.__cause__, ImportError):
-                    warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
-        return sorted(_REGISTRY)
+                    failures.append(exc)
+        return sorted(_REGISTRY), failures
 
 
 def get_driver(name: str | None) -> DriverPair:
@@ -215,7 +225,7 @@ def get_driver(name: str | None) -> DriverPair:
             name = _ALIASES.get(name, name)
         if name not in _REGISTRY:
             raise UnsupportedDriverError(
-                f"unknown driver {name!r}; available drivers: {', '.join(drivers())}"
+                f"unknown driver {name!r}; available drivers: {', '.join(_load_all()[0])}"
             )
         return _REGISTRY[name]
 
