@@ -50,8 +50,9 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("readers", ["readers", "readers.*", "io", "io.volume", "io.nifti", "io.npy", "io.tiff",
                  "io.zarr", "io.worker_input"]),
     ("jobs", ["convert", "copy", "serve", "jobs", "jobs.*", "io.*"]),
-    ("testing", ["testing", "testing.*"]),
-    ("facade", ["", "cli", "cli.*", "__main__"]),
+    ("public API", [""]),
+    # front ends use the library as a user does (``import unizarr as uz``)
+    ("front ends", ["cli", "cli.*", "__main__", "testing", "testing.*"]),
 ]
 
 
@@ -291,7 +292,7 @@ def report(files: dict[str, Path], imports: list[Import],
                f"({len(imports) - n_func} at module level, {n_func} inside functions)")
     yield "", ""
     yield "", "Floors, ground first (a module may import its own floor or below):"
-    for i, (label, patterns) in enumerate(FLOORS):
+    for i, (label, _) in enumerate(FLOORS):
         present = sorted(show(m) for m in files if floor_of(m) == i)
         yield "", f"  {i:2d} {label:15s} {', '.join(present) or '-'}"
     unplaced = sorted(show(m) for m in files if floor_of(m) is None)

@@ -131,11 +131,9 @@ class Attributes(MutableMapping):
 
 
 def _reopen(kind: str, driver: Any, url: str, mode: str, storage_options: dict) -> ZarrNode:
-    from .api import open_array, open_group
-
-    opener = open_array if kind == "array" else open_group
-    return opener(
-        url, mode=mode, driver=driver_from_token(driver), storage_options=storage_options or None
+    return open_node(
+        url, mode, kind, driver=driver_from_token(driver), zarr_version=None,
+        storage_options=storage_options or None,
     )
 
 
@@ -270,16 +268,14 @@ class ZarrNode(ABC):
 
         See :func:`unizarr.open_array` / :func:`unizarr.open_group`.
         """
-        from .api import open_array, open_group
-
-        opener = open_array if cls._kind == "array" else open_group
-        return opener(
+        return open_node(
             path,
             mode,
+            cls._kind,
             driver=cls.driver_name,
             zarr_version=zarr_version,
             storage_options=storage_options,
-            **kwargs,
+            create_kwargs=kwargs,
         )
 
 

@@ -23,9 +23,9 @@ from ..core import NodeRef, ZarrArray, ZarrGroup
 from ..errors import StoreUnavailableError, translate_engine_error
 from ..kvstore import KVStore
 from ..paths import Location, join_key
+from ..registry import register_driver
 from ..storage import check_options, fsspec_target
 from ..threads import shared_pool, shared_semaphore, usable_cpus
-from ..registry import register_driver
 
 #: ``memory://`` stores of this process, shared by every handle (and by both drivers'
 #: notion of "the same URL" within one process).
@@ -225,7 +225,7 @@ class ZarrPythonArray(ZarrArray):
         arr = zarr.open_array(
             store=kv.store_path(self._ref.path),
             mode="r" if kv.read_only else "r+",
-            zarr_format=self._zarr_version,
+            zarr_format=self._zarr_version,  # type: ignore[arg-type]  # 2 or 3, checked on open
         )
         return self._configure(arr.with_config({"write_empty_chunks": True}) if dense else arr)
 

@@ -9,6 +9,7 @@ import pytest
 import zarr
 
 import unizarr as uz
+
 from .base import DriverSuite, snapshot
 
 
@@ -66,8 +67,8 @@ class AttrsTests(DriverSuite):
         assert dict(node.attrs) == {"s": 0.5, "v": [0, 1, 2], "t": [1, 2], "b": True}
 
     def test_live_view_across_handles(self, env, node):
-        other = uz.open_group(env.url(), "r+", driver=env.driver)
-        other = other if isinstance(node, uz.ZarrGroup) else other["a"]
+        root = uz.open_group(env.url(), "r+", driver=env.driver)
+        other = root if isinstance(node, uz.ZarrGroup) else root["a"]
         node.attrs["x"] = 1
         assert other.attrs["x"] == 1
         other.attrs["y"] = 2

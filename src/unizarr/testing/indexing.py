@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
 
 from .base import DriverSuite
 
-
 SHAPE = (7, 6, 5)
 
 
-def random_key(rng: np.random.Generator, shape: tuple[int, ...]):
+def _pick(rng: np.random.Generator, options: list[Any]) -> Any:
+    return options[int(rng.integers(0, len(options)))]
+
+
+def random_key(rng: np.random.Generator, shape: tuple[int, ...]) -> Any:
     """A random numpy basic-indexing key: ints (negative too), slices with any steps and
     out-of-range bounds, Ellipsis, None."""
-    parts = []
+    parts: list[Any] = []
     k = int(rng.integers(0, len(shape) + 1))
     use_ellipsis = rng.random() < 0.3
     p = int(rng.integers(0, k + 1)) if use_ellipsis else k  # where '...' stands
@@ -29,9 +33,9 @@ def random_key(rng: np.random.Generator, shape: tuple[int, ...]):
         elif kind == 1:
             parts.append(slice(None))
         else:
-            start = rng.choice([None, int(rng.integers(-n - 3, n + 3))])
-            stop = rng.choice([None, int(rng.integers(-n - 3, n + 3))])
-            step = rng.choice([None, 1, 2, 3, -1, -2, n + 1])
+            start = _pick(rng, [None, int(rng.integers(-n - 3, n + 3))])
+            stop = _pick(rng, [None, int(rng.integers(-n - 3, n + 3))])
+            step = _pick(rng, [None, 1, 2, 3, -1, -2, n + 1])
             parts.append(slice(start, stop, step))
     if use_ellipsis:
         parts.insert(p, Ellipsis)

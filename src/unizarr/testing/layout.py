@@ -9,6 +9,7 @@ import pytest
 import zarr
 
 import unizarr as uz
+
 from .base import DriverSuite
 
 

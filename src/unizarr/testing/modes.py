@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import zarr
 
 import unizarr as uz
+
 from .base import DriverSuite, snapshot
 
 
@@ -129,6 +132,7 @@ class ModeTests(DriverSuite):
         assert (".zgroup" in names) == (other == 2)
 
     def test_bad_version_value(self, env):
+        bad: Any
         for bad in (1, 4, "3", True):
             with pytest.raises(ValueError):
                 uz.open_group(env.url("b.zarr"), "w", driver=env.driver, zarr_version=bad)

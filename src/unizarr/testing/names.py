@@ -7,7 +7,6 @@ import pytest
 
 from .base import DriverSuite, snapshot
 
-
 BAD_NAMES = [
     "",
     "..",

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import unizarr as uz
+
 from .base import DriverSuite
 
 
