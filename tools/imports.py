@@ -67,8 +67,8 @@ class Import:
     text: str
 
 
-def module_name(path: Path) -> str:
-    rel = path.relative_to(ROOT).with_suffix("")
+def module_name(path: Path, root: Path) -> str:
+    rel = path.relative_to(root).with_suffix("")
     parts = list(rel.parts)
     if parts[-1] == "__init__":
         parts = parts[:-1]
@@ -79,9 +79,9 @@ def is_package(path: Path) -> bool:
     return path.name == "__init__.py"
 
 
-def discover() -> dict[str, Path]:
+def discover(root: Path = ROOT) -> dict[str, Path]:
     """Module name (relative, ``""`` for the package) -> file."""
-    return {module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
+    return {module_name(p, root): p for p in sorted(root.rglob("*.py"))}
 
 
 def floor_of(module: str) -> int | None:
@@ -369,8 +369,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 on upward imports, cycle dodges and unplaced modules too")
     parser.add_argument("--edges", action="store_true", help="list every internal import")
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help=f"the package directory (default: {ROOT})")
     args = parser.parse_args(argv)
-    files = discover()
+    files = discover(args.root)
     imports, dynamic = collect(files)
     found: dict[str, int] = defaultdict(int)
     for kind, line in report(files, imports, dynamic, args.edges):
