@@ -59,10 +59,14 @@ _GROUP_BASE = "unizarr.core.ZarrGroup"
 
 _REGISTRY: dict[str, DriverPair] = {}
 _ALIASES: dict[str, str] = dict(_BUILTIN_ALIASES)
-# Loading a driver imports a module that registers it; an RLock because that import
-# runs register_driver on the loading thread while the lock is held.
-_LOCK = threading.RLock()
+# Guards registration only. Never held while a driver module is imported: that import
+# takes Python's module lock and then calls register_driver, so holding this lock
+# around it could deadlock against a thread importing the same module directly.
+_LOCK = threading.Lock()
 _declared_cache: dict[str, Any] | None = None
+#: Declared drivers that failed to load, with the error (not retried: an import that
+#: failed once fails again, and listing drivers should not search the path each time).
+_FAILED: dict[str, UnsupportedDriverError] = {}
 
 
 def _declared() -> dict[str, Any]:
@@ -154,6 +158,8 @@ def _load(name: str) -> None:
     UnsupportedDriverError
         The declaration does not load or does not register ``name``.
     """
+    if name in _FAILED:
+        raise _FAILED[name]
     target = _declared()[name]
     try:
         if isinstance(target, str):
@@ -163,14 +169,18 @@ def _load(name: str) -> None:
     except Exception as exc:
         where = target if isinstance(target, str) else target.value
         hint = " (pip install 'unizarr[accel]')" if name == "zarrs" else ""
-        raise UnsupportedDriverError(
+        error = UnsupportedDriverError(
             f"driver {name!r} ({where}) cannot be loaded: {type(exc).__name__}: {exc}{hint}"
-        ) from exc
+        )
+        error.__cause__ = exc
+        _FAILED[name] = error
+        raise error from exc
     if name not in _REGISTRY and name not in _ALIASES:
-        raise UnsupportedDriverError(
+        _FAILED[name] = UnsupportedDriverError(
             f"entry point {name!r} of group {ENTRY_POINT_GROUP!r} loaded but did not call "
             f"unizarr.register_driver({name!r}, ...)"
         )
+        raise _FAILED[name]
 
 
 def drivers() -> list[str]:
@@ -189,16 +199,15 @@ def _load_all() -> tuple[list[str], list[UnsupportedDriverError]]:
     """Load every declared driver: the names that load, and the failures that are not
     a missing import."""
     failures = []
-    with _LOCK:
-        for name in _declared():
-            if name in _REGISTRY:
-                continue
-            try:
-                _load(name)
-            except UnsupportedDriverError as exc:
-                if not isinstance(exc.__cause__, ImportError):
-                    failures.append(exc)
-        return sorted(_REGISTRY), failures
+    for name in _declared():
+        if name in _REGISTRY:
+            continue
+        try:
+            _load(name)
+        except UnsupportedDriverError as exc:
+            if not isinstance(exc.__cause__, ImportError):
+                failures.append(exc)
+    return sorted(_REGISTRY), failures
 
 
 def get_driver(name: str | None) -> DriverPair:
@@ -216,18 +225,18 @@ def get_driver(name: str | None) -> DriverPair:
         name = DEFAULT_DRIVER
     if not isinstance(name, str):
         raise UnsupportedDriverError(f"driver must be a string, got {name!r}")
-    with _LOCK:
-        if ":" in name:
-            return _REGISTRY[_by_import_path(name)]
+    if ":" in name:
+        return _REGISTRY[_by_import_path(name)]
+    name = _ALIASES.get(name, name)
+    if name not in _REGISTRY and name in _declared():
+        _load(name)
         name = _ALIASES.get(name, name)
-        if name not in _REGISTRY and name in _declared():
-            _load(name)
-            name = _ALIASES.get(name, name)
-        if name not in _REGISTRY:
-            raise UnsupportedDriverError(
-                f"unknown driver {name!r}; available drivers: {', '.join(_load_all()[0])}"
-            )
-        return _REGISTRY[name]
+    pair = _REGISTRY.get(name)
+    if pair is None:
+        raise UnsupportedDriverError(
+            f"unknown driver {name!r}; available drivers: {', '.join(_load_all()[0])}"
+        )
+    return pair
 
 
 def _by_import_path(path: str) -> str:
@@ -237,9 +246,9 @@ def _by_import_path(path: str) -> str:
         obj: Any = importlib.import_module(module)
         for part in qualname.split("."):
             obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, ValueError) as exc:
         raise UnsupportedDriverError(f"driver {path!r} cannot be imported: {exc}") from exc
-    for driver, (_, group_cls) in _REGISTRY.items():
+    for driver, (_, group_cls) in list(_REGISTRY.items()):
         if group_cls is obj:
             return driver
     raise UnsupportedDriverError(
@@ -268,19 +277,21 @@ def driver_from_token(token: str | tuple[str, type, type]) -> str:
     if isinstance(token, str):
         return token
     name, array_cls, group_cls = token
-    with _LOCK:
-        if name not in _REGISTRY and name in _declared():
-            try:
-                _load(name)
-            except UnsupportedDriverError:
-                pass  # the classes themselves are here: register them below
-        current = _REGISTRY.get(name)
-        if current is None:
+    if name not in _REGISTRY and name in _declared():
+        try:
+            _load(name)
+        except UnsupportedDriverError:
+            pass  # the classes themselves are here: they are registered below
+    if name not in _REGISTRY:
+        try:
             register_driver(name, array_cls, group_cls)
-        elif current != (array_cls, group_cls):
-            raise UnsupportedDriverError(
-                f"a handle of driver {name!r} ({group_cls.__module__}.{group_cls.__qualname__}) "
-                f"reached a process where {name!r} is "
-                f"{current[1].__module__}.{current[1].__qualname__}"
-            )
+        except ValueError:
+            pass  # registered by another thread meanwhile: checked below
+    current = _REGISTRY.get(name)
+    if current != (array_cls, group_cls):
+        held = "nothing" if current is None else f"{current[1].__module__}.{current[1].__qualname__}"
+        raise UnsupportedDriverError(
+            f"a handle of driver {name!r} ({group_cls.__module__}.{group_cls.__qualname__}) "
+            f"reached a process where {name!r} is {held}"
+        )
     return name

@@ -199,3 +199,42 @@ def test_unknown_driver_names_the_known_ones(driver: str, tmp_path: Path) -> Non
             uz.open_group(str(tmp_path / "x.zarr"), "w", driver=name)
     assert not (tmp_path / "x.zarr").exists()
     assert driver in str(pytest.raises(uz.UnsupportedDriverError, uz.get_driver, "nope").value)
+
+
+def test_first_use_from_many_threads_does_not_deadlock(tmp_path: Path) -> None:
+    """Threads asking for drivers by name while others import the driver modules
+    directly, in a fresh process (nothing loaded yet): every thread finishes and every
+    driver ends up registered once, under its own name."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import importlib, threading
+        import unizarr as uz
+        modules = {"zarr-python": "unizarr.drivers.zarr_python",
+                   "tensorstore": "unizarr.drivers.tensorstore", "zarrs": "unizarr.drivers.zarrs"}
+        errors = []
+        def by_name(n):
+            try:
+                uz.get_driver(n)
+            except Exception as exc:
+                errors.append(exc)
+        def by_import(n):
+            importlib.import_module(modules[n])
+        threads = [threading.Thread(target=f, args=(n,), daemon=True)
+                   for _ in range(3) for n in modules for f in (by_name, by_import)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        print(sum(t.is_alive() for t in threads), errors)
+        print(uz.drivers(), [uz.get_driver(n)[1].driver_name for n in modules])
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "0 []",
+        "['tensorstore', 'zarr-python', 'zarrs'] ['zarr-python', 'tensorstore', 'zarrs']",
+    ]
