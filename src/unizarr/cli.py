@@ -97,7 +97,16 @@ DEMO_SAMPLE = "anatomical.nii"
 
 Compressor = Literal["blosc", "zstd", "zlib", "gzip", "none"]
 Method = Literal["mean", "median", "mode", "min", "max", "nearest"]
-Driver = Literal["zarr-python", "tensorstore"]
+
+
+def _registered_driver(type_: Any, value: Any) -> None:
+    """``--driver`` takes any driver registered here (built-in or by entry point), or an
+    alias; an unknown name is refused while parsing, with the available ones listed."""
+    if value is not None:
+        uz.get_driver(value)
+
+
+Driver = Annotated[str, Parameter(validator=_registered_driver)]
 Flag = Parameter(negative="")  # a switch with no --no-... twin
 
 app = App(

@@ -25,6 +25,7 @@ from .kvstore import KVStore
 from .layout import ArraySpec
 from .modes import Action, check_mode, child_mode, is_writable, plan_open
 from .paths import METADATA_KEYS, Location, join_key, parse_url, validate_member_name
+from .registry import driver_from_token, driver_token, get_driver
 
 
 @dataclass
@@ -129,11 +130,11 @@ class Attributes(MutableMapping):
         return f"Attributes({self._load()!r})"
 
 
-def _reopen(kind: str, driver: str, url: str, mode: str, storage_options: dict) -> ZarrNode:
-    from .api import open_array, open_group
-
-    opener = open_array if kind == "array" else open_group
-    return opener(url, mode=mode, driver=driver, storage_options=storage_options or None)
+def _reopen(kind: str, driver: Any, url: str, mode: str, storage_options: dict) -> ZarrNode:
+    return open_node(
+        url, mode, kind, driver=driver_from_token(driver), zarr_version=None,
+        storage_options=storage_options or None,
+    )
 
 
 class ZarrNode(ABC):
@@ -232,7 +233,10 @@ class ZarrNode(ABC):
         ref = self._ref
         return (
             _reopen,
-            (self._kind, ref.driver, self.url, child_mode(ref.mode), dict(ref.storage_options)),
+            # the driver's name and classes: a fresh process reopens the same driver
+            # even when it was registered at run time, not by entry point
+            (self._kind, driver_token(ref.driver), self.url, child_mode(ref.mode),
+             dict(ref.storage_options)),
         )
 
     def __eq__(self, other: object) -> bool:
@@ -264,16 +268,14 @@ class ZarrNode(ABC):
 
         See :func:`unizarr.open_array` / :func:`unizarr.open_group`.
         """
-        from .api import open_array, open_group
-
-        opener = open_array if cls._kind == "array" else open_group
-        return opener(
+        return open_node(
             path,
             mode,
+            cls._kind,
             driver=cls.driver_name,
             zarr_version=zarr_version,
             storage_options=storage_options,
-            **kwargs,
+            create_kwargs=kwargs,
         )
 
 
@@ -1046,8 +1048,6 @@ def open_node(
     create_kwargs: dict[str, Any] | None = None,
 ) -> ZarrNode:
     """Open or create the node at ``url`` as the mode table says (see :mod:`unizarr.api`)."""
-    from .drivers import get_driver
-
     mode = check_mode(mode)
     array_cls, group_cls = get_driver(driver)
     if zarr_version is not None:

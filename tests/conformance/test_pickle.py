@@ -1,63 +1,18 @@
-"""Handles pickle as url + driver + mode + options and work in other processes."""
+"""Pickled handles in other processes: the shipped suite (:class:`unizarr.testing.PickleTests`) on each
+built-in driver."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import pickle
-
-import numpy as np
-import pytest
-
-import unizarr as uz
+from unizarr.testing import PickleTests
 
 
-def _write_block(args):
-    arr, start, stop, value = args
-    arr[start:stop] = value
-    return arr.url
+class TestZarrPython(PickleTests):
+    driver = "zarr-python"
 
 
-def _read_sum(arr):
-    return int(np.asarray(arr[...]).sum())
+class TestTensorStore(PickleTests):
+    driver = "tensorstore"
 
 
-def test_pickle_round_trip(env):
-    g = env.group()
-    a = g.create_array("a", (8, 8), "i4", chunks=(4,), data=np.arange(64).reshape(8, 8))
-    g.attrs["x"] = 1
-    for node in (g, a):
-        clone = pickle.loads(pickle.dumps(node))
-        assert type(clone) is type(node)
-        assert clone.url == node.url and clone.zarr_version == node.zarr_version
-        assert clone.mode == "r+"
-    np.testing.assert_array_equal(pickle.loads(pickle.dumps(a))[...], a[...])
-    assert pickle.loads(pickle.dumps(g)).attrs["x"] == 1
-
-
-def test_pickled_w_handle_does_not_wipe(env):
-    g = env.group(mode="w")
-    g["a"] = np.arange(3)
-    clone = pickle.loads(pickle.dumps(g))
-    assert clone.keys() == ["a"]
-
-
-def test_pickled_read_only_stays_read_only(env):
-    env.group()["a"] = np.arange(3)
-    a = uz.open_array(env.url() + "/a", "r", driver=env.driver)
-    clone = pickle.loads(pickle.dumps(a))
-    with pytest.raises(uz.ReadOnlyError):
-        clone[0] = 1
-
-
-def test_spawn_pool_writes_and_reads(env):
-    g = env.group()
-    a = g.create_array("a", (16, 4), "i4", chunks=(4,), **({"shards": (8, 4)} if env.zarr_version == 3 else {}))
-    blocks = [(a, i, i + 8, i // 8 + 1) for i in range(0, 16, 8)]
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(2) as pool:
-        urls = pool.map(_write_block, blocks)
-        total = pool.apply(_read_sum, (a,))
-    assert urls == [a.url, a.url]
-    expected = np.repeat([1, 2], 8)[:, None] * np.ones((16, 4), "i4")
-    np.testing.assert_array_equal(a[...], expected)
-    assert total == expected.sum()
+class TestZarrs(PickleTests):
+    driver = "zarrs"

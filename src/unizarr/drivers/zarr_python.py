@@ -7,7 +7,6 @@ array read/write calls. Everything else is shared (:mod:`unizarr.core`).
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -23,12 +22,11 @@ from .. import metadata as md
 from ..core import NodeRef, ZarrArray, ZarrGroup
 from ..errors import StoreUnavailableError, translate_engine_error
 from ..kvstore import KVStore
-from ..layout import ArraySpec
 from ..ozx import is_ozx
 from ..paths import Location, join_key
+from ..registry import register_driver
 from ..storage import check_options, fsspec_target
 from ..threads import shared_pool, shared_semaphore, usable_cpus
-from . import register_driver
 
 #: ``memory://`` stores of this process, shared by every handle (and by both drivers'
 #: notion of "the same URL" within one process).
@@ -116,7 +114,15 @@ class ZarrPythonKV(KVStore):
     def size_prefix(self, prefix: str) -> int:
         if self._root_missing():
             return 0
-        return int(sync(self.store.getsize_prefix(self._key(prefix))))
+        key = self._key(prefix)
+        if not key:
+            return int(sync(self.store.getsize_prefix("")))
+        # zarr-python matches the prefix as a string ("a" also sizes "ab", "a.b/x" on
+        # memory and object stores): size the key itself and what lies below "a/".
+        below = int(sync(self.store.getsize_prefix(key + "/")))
+        # (exists() is False for a local directory, whose getsize() is its inode size)
+        own = int(sync(self.store.getsize(key))) if sync(self.store.exists(key)) else 0
+        return below + own
 
     def store_path(self, path: str) -> Any:
         from zarr.storage import StorePath
@@ -142,34 +148,6 @@ def _make_store(location: Location, storage_options: dict[str, Any], read_only: 
     url, kwargs = fsspec_target(location, storage_options)
     read_only = read_only or location.read_only_scheme
     return FsspecStore.from_url(url, storage_options=kwargs, read_only=read_only), ""
-
-
-ZARRS_PIPELINE = "zarrs.ZarrsCodecPipeline"
-
-
-def codec_pipeline_config(spec: ArraySpec) -> dict[str, Any]:
-    """zarr-python settings for unizarr's arrays: the ``zarrs`` Rust codec pipeline (all
-    cores, no per-chunk Python; 2-3.8x faster level-0 writes here) when ``UNIZARR_ZARRS=1``
-    and the ``zarrs`` package is installed (``pip install unizarr[accel]``).
-
-    Opt-in, not default: zarrs 0.2 overwrites chunk/shard files in place, so a crash or a
-    concurrent reader can see a torn block, while zarr-python's own store and TensorStore
-    write to a temporary file and rename. Used for local stores only (zarrs maps fsspec
-    stores onto its own and rejects some of their options) and not for Fortran-ordered
-    arrays, whose v2 fallback hands numcodecs non-contiguous buffers.
-    """
-    if os.environ.get("UNIZARR_ZARRS", "0") != "1" or not _zarrs_available() or spec.order != "C":
-        return {}
-    return {"codec_pipeline.path": ZARRS_PIPELINE}
-
-
-@functools.lru_cache(maxsize=1)
-def _zarrs_available() -> bool:
-    try:
-        import zarrs  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _c_order(x: np.ndarray) -> np.ndarray:
@@ -241,7 +219,7 @@ class ZarrPythonArray(ZarrArray):
     """
 
     def __init__(self, array: zarr.Array) -> None:
-        ref, info = _ref_from_native(array.store_path, "array")
+        ref, info = _ref_from_native(array.store_path, "array", type(self).driver_name)
         self._init_ref(ref, info)
 
     def _open_native(self) -> zarr.Array:
@@ -249,17 +227,17 @@ class ZarrPythonArray(ZarrArray):
 
     def _open(self, *, dense: bool) -> zarr.Array:
         kv: ZarrPythonKV = self._ref.kv  # type: ignore[assignment]
-        # The codec pipeline is chosen when an array is opened (with_config too): scoping
-        # the config to this call accelerates unizarr's arrays without changing
-        # zarr-python for anyone else.
-        local = isinstance(kv.store, LocalStore)
-        with zarr.config.set(codec_pipeline_config(self._spec) if local else {}):
-            arr = zarr.open_array(
-                store=kv.store_path(self._ref.path),
-                mode="r" if kv.read_only else "r+",
-                zarr_format=self._zarr_version,
-            )
-            return arr.with_config({"write_empty_chunks": True}) if dense else arr
+        arr = zarr.open_array(
+            store=kv.store_path(self._ref.path),
+            mode="r" if kv.read_only else "r+",
+            zarr_format=self._zarr_version,  # type: ignore[arg-type]  # 2 or 3, checked on open
+        )
+        return self._configure(arr.with_config({"write_empty_chunks": True}) if dense else arr)
+
+    def _configure(self, arr: zarr.Array) -> zarr.Array:
+        """Hook for drivers built on this one: adjust each freshly opened ``zarr.Array``
+        (the ``zarrs`` driver installs its codec pipeline here)."""
+        return arr
 
     def _read(self, region: tuple[slice, ...]) -> np.ndarray:
         return np.asarray(self._native[region])
@@ -324,7 +302,7 @@ class ZarrPythonGroup(ZarrGroup):
     """
 
     def __init__(self, zarr_group: zarr.Group) -> None:
-        ref, info = _ref_from_native(zarr_group.store_path, "group")
+        ref, info = _ref_from_native(zarr_group.store_path, "group", type(self).driver_name)
         self._init_ref(ref, info)
 
     @classmethod
@@ -359,7 +337,7 @@ class ZarrPythonGroup(ZarrGroup):
         return getattr(self.native, name)
 
 
-def _ref_from_native(store_path: Any, kind: str) -> tuple[NodeRef, md.NodeInfo]:
+def _ref_from_native(store_path: Any, kind: str, driver: str) -> tuple[NodeRef, md.NodeInfo]:
     store = store_path.store
     if isinstance(store, LocalStore):
         root = Location("file", str(store.root))
@@ -367,7 +345,7 @@ def _ref_from_native(store_path: Any, kind: str) -> tuple[NodeRef, md.NodeInfo]:
         root = Location("memory", f"zarr-python-{id(store)}")
     kv = ZarrPythonKV(store)
     mode = "r" if store.read_only else "r+"
-    ref = NodeRef("zarr-python", root, store_path.path, kv, mode)
+    ref = NodeRef(driver, root, store_path.path, kv, mode)
     info = md.detect_node(kv, store_path.path)
     if info is None or info.kind != kind:
         raise FileNotFoundError(f"no Zarr {kind} at {store_path}")
