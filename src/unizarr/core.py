@@ -545,12 +545,19 @@ class ZarrArray(ZarrNode):
             return prefix or "0"
         return sep.join(([prefix] if prefix else []) + parts)
 
-    def _min_block_bytes(self) -> tuple[int, int]:
-        """(smallest valid size of a stored block, shard index bytes or 0)."""
-        cached = self.__dict__.get("_min_block_cache")
+    #: Set by drivers whose engine itself refuses empty and truncated blocks
+    #: (TensorStore): the pre-read check of :meth:`_check_stored_blocks` is skipped.
+    _engine_detects_damaged_blocks: ClassVar[bool] = False
+
+    def _block_check(self) -> tuple[str, int]:
+        """What to check of each stored block before a read: ``("", 0)`` nothing,
+        ``("size", n)`` at least ``n`` bytes, ``("index", n)`` a shard index of ``n``
+        bytes (negative: at the start) that has no checksum, ``("blosc", 1)`` the
+        blosc header's size."""
+        cached = self.__dict__.get("_block_check_cache")
         if cached is not None:
             return cached
-        result = (1, 0)
+        result = ("", 0)
         if self._spec.shards is not None and self._zarr_version == 3:
             doc = md.read_json(self._ref.kv, join_key(self._ref.path, md.V3_KEY)) or {}
             for codec in doc.get("codecs") or []:
@@ -565,46 +572,44 @@ class ZarrArray(ZarrNode):
                     )
                     index = 16 * inner + (4 if crc else 0)
                     at_end = cfg.get("index_location", "end") == "end"
-                    result = (index, index if at_end else -index)
-        self.__dict__["_min_block_cache"] = result
+                    # with a checksum the engine detects a torn index itself; only a
+                    # file too short to hold one (zarr-python: read as fill!) is ours
+                    result = ("size", index) if crc else ("index", index if at_end else -index)
+        elif (self._spec.compressor.name or "").lower() == "blosc":
+            result = ("blosc", 1)
+        self.__dict__["_block_check_cache"] = result
         return result
 
     def _check_stored_blocks(self, region: tuple[slice, ...]) -> None:
-        """Raise :class:`~unizarr.CorruptDataError` for a stored block the read touches
-        that is empty, or a shard whose index does not fit its file (local disk only).
+        """Raise :class:`~unizarr.CorruptDataError` for a damaged stored block the read
+        touches (local disk, engines that do not detect it themselves).
 
-        A crash can leave such files behind; zarr-python reads a 0-byte shard as the
-        fill value, so without this check a damaged block would read as plausible
-        numbers. A missing block is not damage: it reads as the fill value.
+        A crash can leave empty or truncated files behind; zarr-python reads a 0-byte
+        shard as the fill value and a truncated blosc chunk as garbage. A missing block
+        is not damage: it reads as the fill value.
         """
-        root = self._ref.kv.local_root
-        if root is None:
+        if self._engine_detects_damaged_blocks or self._ref.kv.local_root is None:
+            return
+        kind, n = self._block_check()
+        if not kind:
             return
         import itertools
 
         base = self._ref.location.path
-        minimum, index_bytes = self._min_block_bytes()
-        # numcodecs' blosc decodes a truncated chunk into garbage without a word (its
-        # header names the compressed size: compare it with the file's).
-        blosc = index_bytes == 0 and (self._spec.compressor.name or "").lower() == "blosc"
         ranges = [
             range(s.start // b, -(-s.stop // b)) if b else range(0)
             for s, b in zip(region, self.write_block)
         ]
         for idx in itertools.product(*ranges):
-            key = self._block_key(idx)
-            path = os.path.join(base, *key.split("/"))
+            path = os.path.join(base, *self._block_key(idx).split("/"))
             try:
-                size = os.stat(path).st_size
+                fd = os.open(path, os.O_RDONLY)
             except (FileNotFoundError, NotADirectoryError):
                 continue
-            problem = None
-            if size < minimum:
-                problem = f"is {size} bytes, less than the {minimum} a valid block needs"
-            elif index_bytes:
-                problem = _shard_index_problem(path, size, index_bytes)
-            elif blosc:
-                problem = _blosc_problem(path, size)
+            try:
+                problem = _block_problem(fd, kind, n)
+            finally:
+                os.close(fd)
             if problem:
                 raise CorruptDataError(
                     f"{path} (block {tuple(idx)} of {self.url}) {problem}: it is damaged "
@@ -1095,37 +1100,34 @@ def _check_allocation(shape: Sequence[int], dtype: np.dtype, what: str) -> None:
         )
 
 
-def _blosc_problem(path: str, size: int) -> str | None:
-    """Why the blosc chunk at ``path`` is damaged (shorter than its header says), or None."""
-    with open(path, "rb") as f:
-        header = f.read(16)
-    if len(header) < 16:
-        return "is shorter than a blosc header (truncated?)"
-    cbytes = int.from_bytes(header[12:16], "little")
-    if cbytes != size:
-        return f"holds {size} bytes but its blosc header says {cbytes} (truncated?)"
-    return None
-
-
-def _shard_index_problem(path: str, size: int, index_bytes: int) -> str | None:
-    """Why the shard file at ``path`` is damaged (its index does not describe chunks
-    inside the file), or ``None``. ``index_bytes`` < 0: the index is at the start."""
-    n = abs(index_bytes)
-    with open(path, "rb") as f:
-        if index_bytes > 0:
-            f.seek(size - n)
-        raw = f.read(n)
-    entries = np.frombuffer(raw[: (n // 16) * 16], dtype="<u8").reshape(-1, 2)
-    empty = (entries == np.uint64(2**64 - 1)).all(axis=1)
-    used = entries[~empty]
-    data_end = size - n if index_bytes > 0 else size
-    data_start = 0 if index_bytes > 0 else n
-    offset, length = used[:, 0], used[:, 1]
-    beyond = offset > np.uint64(data_end)
-    # (compared without offset + length, which could wrap around for a garbage index)
-    too_long = length > np.uint64(data_end) - np.minimum(offset, np.uint64(data_end))
-    if ((length == 0) | (offset < np.uint64(data_start)) | beyond | too_long).any():
-        return "has a shard index pointing outside the file (truncated?)"
+def _block_problem(fd: int, kind: str, n: int) -> str | None:
+    """Why the stored block open as ``fd`` is damaged, or ``None`` (see
+    :meth:`ZarrArray._block_check` for ``kind`` and ``n``)."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return "is empty (0 bytes)"
+    if kind == "size" and size < n:
+        return f"is {size} bytes, too short for its {n}-byte shard index (truncated?)"
+    if kind == "blosc":
+        header = os.pread(fd, 16, 0)
+        if len(header) < 16:
+            return "is shorter than a blosc header (truncated?)"
+        cbytes = int.from_bytes(header[12:16], "little")
+        if cbytes != size:
+            return f"holds {size} bytes but its blosc header says {cbytes} (truncated?)"
+    if kind == "index":
+        width = abs(n)
+        if size < width:
+            return f"is {size} bytes, too short for its {width}-byte shard index (truncated?)"
+        raw = os.pread(fd, width, size - width if n > 0 else 0)
+        entries = np.frombuffer(raw[: (width // 16) * 16], dtype="<u8").reshape(-1, 2)
+        used = entries[~(entries == np.uint64(2**64 - 1)).all(axis=1)]
+        data_start, data_end = (0, size - width) if n > 0 else (width, size)
+        offset, length = used[:, 0], used[:, 1]
+        # (compared without offset + length, which could wrap around for a garbage index)
+        too_long = length > np.uint64(data_end) - np.minimum(offset, np.uint64(data_end))
+        if ((length == 0) | (offset < np.uint64(data_start)) | too_long).any():
+            return "has a shard index pointing outside the file (truncated?)"
     return None
 
 

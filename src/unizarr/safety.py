@@ -134,16 +134,25 @@ def dir_lock(directory: str) -> Iterator[None]:
     processes, a re-entrant lock between the threads of this process.
 
     Re-entrant within a thread, so nested metadata updates do not deadlock. File
-    systems without ``flock`` (some network mounts) get the in-process lock only.
+    systems without ``flock`` (some network mounts) and directories the user may not
+    read get the in-process lock only.
     """
-    os.makedirs(directory, exist_ok=True)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        # a file where a directory should be: the operation itself reports that
+        yield
+        return
     key = os.path.realpath(directory)
     with _REGISTRY_LOCK:
         entry = _HELD.setdefault(key, [threading.RLock(), None, 0])
     with entry[0]:
         if entry[2] == 0:
-            fd = os.open(key, os.O_RDONLY)
-            if fcntl is not None:
+            try:
+                fd: int | None = os.open(key, os.O_RDONLY)
+            except PermissionError:  # a directory we may not read (mode --x): no flock
+                fd = None
+            if fcntl is not None and fd is not None:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
                 except OSError:  # no flock on this file system
@@ -155,5 +164,6 @@ def dir_lock(directory: str) -> Iterator[None]:
         finally:
             entry[2] -= 1
             if entry[2] == 0:
-                os.close(entry[1])  # closing releases the flock
+                if entry[1] is not None:
+                    os.close(entry[1])  # closing releases the flock
                 entry[1] = None
