@@ -18,7 +18,7 @@ import numpy as np
 
 import unizarr as uz
 
-ROUNDS = 60
+ROUNDS = 40
 
 
 def _attr_writer(url: str, driver: str, start, stop) -> None:
@@ -95,7 +95,7 @@ def _open_a(base: str, driver: str, version: int, rounds: int, start, out) -> No
 
 
 def test_mixed_version_open_a_race_ends_with_one_version(driver, tmp_path):
-    rounds = 40
+    rounds = 25
     ctx = mp.get_context("spawn")
     start, out = ctx.Barrier(2), ctx.Queue()
     procs = [ctx.Process(target=_open_a, args=(str(tmp_path), driver, v, rounds, start, out))
