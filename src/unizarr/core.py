@@ -580,6 +580,33 @@ class ZarrArray(ZarrNode):
         self.__dict__["_block_check_cache"] = result
         return result
 
+    def _check_block_dirs_inside(self, region: tuple[slice, ...]) -> None:
+        """With "/"-separated block keys, the engine writes into nested directories of
+        the array (``c/0/1``): refuse a write whose block directory a symlink leads out
+        of the store (one ``realpath`` per distinct directory, local disk only)."""
+        kv = self._ref.kv
+        if kv.local_root is None or kv.follow_links:
+            return
+        prefix, sep = self._key_encoding()
+        if sep != "/" and not prefix:
+            return  # block files sit directly in the array directory, checked already
+        import itertools
+
+        ranges = [
+            range(s.start // b, -(-s.stop // b)) if b else range(0)
+            for s, b in zip(region, self.write_block)
+        ]
+        outer = ranges[:-1] if sep == "/" else []
+        seen: set[str] = set()
+        for idx in itertools.product(*outer):
+            parts = ([prefix] if prefix else []) + [str(i) for i in idx]
+            if not parts:
+                continue
+            key = join_key(self._ref.path, "/".join(parts))
+            if key not in seen:
+                seen.add(key)
+                kv.check_inside(key, "write data of")
+
     def _check_stored_blocks(self, region: tuple[slice, ...]) -> None:
         """Raise :class:`~unizarr.CorruptDataError` for a damaged stored block the read
         touches (local disk, engines that do not detect it themselves).
@@ -673,6 +700,8 @@ class ZarrArray(ZarrNode):
         # Chunk files are written by the engine, not through the key-value store: check
         # here that the array's directory has not been linked out of the store root.
         self._ref.kv.check_inside(self._ref.path, "write data of")
+        if not sel.empty:
+            self._check_block_dirs_inside(sel.region)
         if _is_dask(value) and sel.trivial and not sel.empty:
             self._store_dask(value, sel.region)
             return

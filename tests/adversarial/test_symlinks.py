@@ -136,3 +136,39 @@ def test_a_symlinked_store_root_is_the_store(tmp_path, driver, zarr_version, has
     g.attrs["ok"] = True
     del g["a"]
     assert g.keys() == [] and g.attrs["ok"] is True
+
+
+def test_chunk_directory_linked_out_of_the_store_is_refused(
+    tmp_path, driver, zarr_version, hashes
+):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep")
+    p = tmp_path / "s.zarr"
+    g = uz.open_group(p, "w", driver=driver, zarr_version=zarr_version)
+    a = g.create_array("a", (4, 4), "u1", chunks=(2, 2), dimension_separator="/")
+    grid = p / "a" / ("c" if zarr_version == 3 else "")
+    grid.mkdir(exist_ok=True)
+    os.symlink(outside, grid / "1")  # the chunk row 1 now lives elsewhere
+    before = hashes(outside)
+    with pytest.raises(OutsideStoreError):
+        a[...] = 7
+    with pytest.raises(OutsideStoreError):
+        a[2:, :2] = 7
+    a[:2, :] = 5  # rows of chunks inside the store are still writable
+    assert hashes(outside) == before
+    np.testing.assert_array_equal(a[:2, :], 5)
+
+
+def test_block_file_symlink_is_replaced_not_written_through(tmp_path, driver, zarr_version, hashes):
+    victim = tmp_path / "victim.bin"
+    victim.write_bytes(b"precious")
+    p = tmp_path / "s.zarr"
+    g = uz.open_group(p, "w", driver=driver, zarr_version=zarr_version)
+    a = g.create_array("a", (4,), "u1", chunks=(2,))
+    key = p / "a" / ("c/0" if zarr_version == 3 else "0")
+    key.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(victim, key)
+    a[...] = 7  # both engines write a temporary file and rename it over the link
+    assert victim.read_bytes() == b"precious" and not key.is_symlink()
+    np.testing.assert_array_equal(a[:], 7)
