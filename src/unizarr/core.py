@@ -38,6 +38,7 @@ from .paths import (
     parse_url,
     validate_member_name,
 )
+from .integrity import block_problem, check_allocation
 from .safety import FOLLOW_SYMLINKS_OPTION, overlap
 
 
@@ -634,7 +635,7 @@ class ZarrArray(ZarrNode):
             except (FileNotFoundError, NotADirectoryError):
                 continue
             try:
-                problem = _block_problem(fd, kind, n)
+                problem = block_problem(fd, kind, n)
             finally:
                 os.close(fd)
             if problem:
@@ -684,7 +685,7 @@ class ZarrArray(ZarrNode):
     def __getitem__(self, key: Any) -> Any:
         """Read with numpy basic indexing."""
         sel = normalize_key(key, self.shape)
-        _check_allocation(sel.region_shape, self.dtype, f"reading {self.url}")
+        check_allocation(sel.region_shape, self.dtype, f"reading {self.url}")
         if sel.empty:
             block = np.empty(sel.region_shape, dtype=self.dtype)
         else:
@@ -700,12 +701,12 @@ class ZarrArray(ZarrNode):
         # Chunk files are written by the engine, not through the key-value store: check
         # here that the array's directory has not been linked out of the store root.
         self._ref.kv.check_inside(self._ref.path, "write data of")
-        if not sel.empty:
-            self._check_block_dirs_inside(sel.region)
         if _is_dask(value) and sel.trivial and not sel.empty:
-            self._store_dask(value, sel.region)
+            self._store_dask(value, sel.region)  # each dask block comes back here
             return
-        _check_allocation(sel.region_shape, self.dtype, f"writing {self.url}")
+        check_allocation(sel.region_shape, self.dtype, f"writing {self.url}")
+        if not sel.empty:  # (after the allocation check: bounded by a real buffer)
+            self._check_block_dirs_inside(sel.region)
         block = value_block(value, sel, self.dtype)  # ValueError before any write
         if not sel.empty:
             with _engine_errors(self):
@@ -1107,57 +1108,6 @@ def _layout_kwargs(spec: ArraySpec) -> dict[str, Any]:
         dimension_separator=spec.dimension_separator,
         dimension_names=spec.dimension_names,
     )
-
-
-def _physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _check_allocation(shape: Sequence[int], dtype: np.dtype, what: str) -> None:
-    """Raise ``MemoryError`` before the engine is asked for a buffer larger than the
-    machine's physical memory (TensorStore aborts the interpreter on such a request)."""
-    nbytes = math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize
-    limit = _physical_memory()
-    if limit is not None and nbytes > limit:
-        raise MemoryError(
-            f"{what} needs {nbytes / 2**30:.1f} GiB in one piece, more than the "
-            f"{limit / 2**30:.1f} GiB of memory of this machine; read or write it in "
-            "slices (or through dask)"
-        )
-
-
-def _block_problem(fd: int, kind: str, n: int) -> str | None:
-    """Why the stored block open as ``fd`` is damaged, or ``None`` (see
-    :meth:`ZarrArray._block_check` for ``kind`` and ``n``)."""
-    size = os.fstat(fd).st_size
-    if size == 0:
-        return "is empty (0 bytes)"
-    if kind == "size" and size < n:
-        return f"is {size} bytes, too short for its {n}-byte shard index (truncated?)"
-    if kind == "blosc":
-        header = os.pread(fd, 16, 0)
-        if len(header) < 16:
-            return "is shorter than a blosc header (truncated?)"
-        cbytes = int.from_bytes(header[12:16], "little")
-        if cbytes != size:
-            return f"holds {size} bytes but its blosc header says {cbytes} (truncated?)"
-    if kind == "index":
-        width = abs(n)
-        if size < width:
-            return f"is {size} bytes, too short for its {width}-byte shard index (truncated?)"
-        raw = os.pread(fd, width, size - width if n > 0 else 0)
-        entries = np.frombuffer(raw[: (width // 16) * 16], dtype="<u8").reshape(-1, 2)
-        used = entries[~(entries == np.uint64(2**64 - 1)).all(axis=1)]
-        data_start, data_end = (0, size - width) if n > 0 else (width, size)
-        offset, length = used[:, 0], used[:, 1]
-        # (compared without offset + length, which could wrap around for a garbage index)
-        too_long = length > np.uint64(data_end) - np.minimum(offset, np.uint64(data_end))
-        if ((length == 0) | (offset < np.uint64(data_start)) | too_long).any():
-            return "has a shard index pointing outside the file (truncated?)"
-    return None
 
 
 # -- data movement -----------------------------------------------------------------------
