@@ -101,7 +101,8 @@ def test_corrupted_chunk_and_shard_index(driver, tmp_path):
     chunk = tmp_path / "c.zarr" / "b" / "c" / "0" / "0"
     chunk.write_bytes(b"definitely not blosc")
     for arr in (a, b):
-        with pytest.raises(uz.CorruptDataError, match="could not decode"):
+        # the engine's decode error, or unizarr's pre-read check (zarr-python, blosc)
+        with pytest.raises(uz.CorruptDataError, match="could not decode|damaged"):
             arr[...]
     with pytest.raises(uz.CorruptDataError):
         a[4:, 4:] = 1  # a partial write of the broken shard must read it first

@@ -19,12 +19,27 @@ import numpy as np
 
 from . import layout
 from . import metadata as md
-from .errors import ReadOnlyError, ZarrVersionError, translate_engine_error
+from .errors import (
+    CorruptDataError,
+    MetadataError,
+    ReadOnlyError,
+    ZarrVersionError,
+    translate_engine_error,
+)
 from .indexing import apply_post, normalize_key, value_block
 from .kvstore import KVStore
 from .layout import ArraySpec
 from .modes import Action, check_mode, child_mode, is_writable, plan_open
-from .paths import METADATA_KEYS, Location, join_key, parse_url, validate_member_name
+from .paths import (
+    METADATA_KEYS,
+    Location,
+    is_internal_name,
+    join_key,
+    parse_url,
+    validate_member_name,
+)
+from .integrity import block_problem, check_allocation
+from .safety import FOLLOW_SYMLINKS_OPTION, overlap
 from .registry import driver_from_token, driver_token, get_driver
 
 
@@ -101,22 +116,26 @@ class Attributes(MutableMapping):
 
     def __delitem__(self, key: str) -> None:
         self._node._check_writable()
-        attrs = self._load()
-        del attrs[key]
-        self._store(attrs)
+        with self._node._metadata_lock():  # read-modify-write: no interleaved writer
+            attrs = self._load()
+            del attrs[key]
+            self._store(attrs)
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
         self._node._check_writable()
         new = dict(other, **kwargs)
         checked = md.to_json_value(new, "attribute")  # TypeError before any write
-        attrs = self._load()
-        attrs.update(checked)
-        self._store(attrs)
+        with self._node._metadata_lock():
+            attrs = self._load()
+            attrs.update(checked)
+            self._store(attrs)
 
     def put(self, attrs: Mapping[str, Any]) -> None:
         """Replace all attributes with ``attrs``."""
         self._node._check_writable()
-        self._store(md.to_json_value(dict(attrs), "attribute"))
+        checked = md.to_json_value(dict(attrs), "attribute")
+        with self._node._metadata_lock():
+            self._store(checked)
 
     def asdict(self) -> dict[str, Any]:
         return self._load()
@@ -222,6 +241,11 @@ class ZarrNode(ABC):
         if self.read_only:
             raise ReadOnlyError(f"{self.url} is opened read-only (mode 'r'); reopen with mode='r+'")
 
+    def _metadata_lock(self) -> Any:
+        """The lock held while this node's metadata is rewritten or the node replaced
+        (see :meth:`unizarr.kvstore.KVStore.lock`)."""
+        return self._ref.kv.lock(self._ref.path)
+
     def _read_attrs(self) -> dict[str, Any]:
         return md.read_attributes(self._ref.kv, self._ref.path, self._zarr_version)
 
@@ -294,8 +318,38 @@ class ZarrArray(ZarrNode):
     def _init_ref(self, ref: NodeRef, info: md.NodeInfo) -> None:
         super()._init_ref(ref, info)
         attrs = None  # attributes are read live, never cached in the spec
-        self._spec = layout.spec_from_metadata(info.document, attrs)
-        self._native = self._open_native()
+        where = self._metadata_file()
+        try:
+            self._spec = layout.spec_from_metadata(info.document, attrs)
+        except MetadataError as exc:
+            if where in str(exc):
+                raise
+            raise MetadataError(
+                f"{where}: {exc}; rewrite the array or fix the document"
+            ) from exc
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise MetadataError(
+                f"{where}: invalid array metadata ({exc}); rewrite the array or fix the "
+                "document"
+            ) from exc
+        try:
+            self._native = self._open_native()
+        except (MetadataError, OSError):
+            raise
+        except Exception as exc:
+            mapped = translate_engine_error(exc, where)
+            if not isinstance(mapped, (CorruptDataError, MetadataError)) and mapped is not exc:
+                raise mapped from exc
+            if isinstance(exc, (ValueError, TypeError, KeyError, RuntimeError, NotImplementedError)):
+                raise MetadataError(
+                    f"{where}: the engine refused the array metadata ({exc}); rewrite the "
+                    "array or fix the document"
+                ) from exc
+            raise
+
+    def _metadata_file(self) -> str:
+        name = md.V3_KEY if self._zarr_version == 3 else md.V2_ARRAY_KEY
+        return self._ref.location.join(name).url
 
     # -- primitives ------------------------------------------------------------------
     @abstractmethod
@@ -395,14 +449,15 @@ class ZarrArray(ZarrNode):
         if self._zarr_version != 3 or names == self._spec.dimension_names:
             return
         key = join_key(self._ref.path, md.V3_KEY)
-        doc = md.read_json(self._ref.kv, key)
-        if doc is None:
-            raise FileNotFoundError(f"{self.url} no longer exists")
-        if names is None:
-            doc.pop("dimension_names", None)
-        else:
-            doc["dimension_names"] = list(names)
-        md.write_json(self._ref.kv, key, doc)
+        with self._metadata_lock():
+            doc = md.read_json(self._ref.kv, key)
+            if doc is None:
+                raise FileNotFoundError(f"{self.url} no longer exists")
+            if names is None:
+                doc.pop("dimension_names", None)
+            else:
+                doc["dimension_names"] = list(names)
+            md.write_json(self._ref.kv, key, doc)
         self._spec = replace(self._spec, dimension_names=names)
 
     def stored_blocks(self) -> set[tuple[int, ...]]:
@@ -469,6 +524,7 @@ class ZarrArray(ZarrNode):
         loc = self._ref.location
         if not loc.is_local or not os.path.isdir(loc.path):
             return 0
+        self._ref.kv.check_inside(self._ref.path, "clean up")
         removed = 0
         for dirpath, _dirs, files in os.walk(loc.path, followlinks=False):
             for f in files:
@@ -482,10 +538,114 @@ class ZarrArray(ZarrNode):
         its region then reads as the fill value. Used to drop a block torn by a crash
         before it is rewritten (writers may read a partial edge block back)."""
         self._check_writable()
+        self._ref.kv.delete_prefix(join_key(self._ref.path, self._block_key(index)))
+
+    def _block_key(self, index: Sequence[int]) -> str:
+        """The store key (below the array) of the write block at grid ``index``."""
         prefix, sep = self._key_encoding()
-        parts = [str(int(i)) for i in index] or ["0"]
-        name = sep.join(([prefix] if prefix else []) + parts) if index else (prefix or "0")
-        self._ref.kv.delete_prefix(join_key(self._ref.path, name))
+        parts = [str(int(i)) for i in index]
+        if not parts:
+            return prefix or "0"
+        return sep.join(([prefix] if prefix else []) + parts)
+
+    #: Set by drivers whose engine itself refuses empty and truncated blocks
+    #: (TensorStore): the pre-read check of :meth:`_check_stored_blocks` is skipped.
+    _engine_detects_damaged_blocks: ClassVar[bool] = False
+
+    def _block_check(self) -> tuple[str, int]:
+        """What to check of each stored block before a read: ``("", 0)`` nothing,
+        ``("size", n)`` at least ``n`` bytes, ``("index", n)`` a shard index of ``n``
+        bytes (negative: at the start) that has no checksum, ``("blosc", 1)`` the
+        blosc header's size."""
+        cached = self.__dict__.get("_block_check_cache")
+        if cached is not None:
+            return cached
+        result = ("", 0)
+        if self._spec.shards is not None and self._zarr_version == 3:
+            doc = md.read_json(self._ref.kv, join_key(self._ref.path, md.V3_KEY)) or {}
+            for codec in doc.get("codecs") or []:
+                if isinstance(codec, Mapping) and codec.get("name") == "sharding_indexed":
+                    cfg = codec.get("configuration") or {}
+                    inner = math.prod(
+                        s // c for s, c in zip(self._spec.shards, self._spec.chunks)
+                    )
+                    crc = any(
+                        isinstance(c, Mapping) and c.get("name") == "crc32c"
+                        for c in cfg.get("index_codecs") or []
+                    )
+                    index = 16 * inner + (4 if crc else 0)
+                    at_end = cfg.get("index_location", "end") == "end"
+                    # with a checksum the engine detects a torn index itself; only a
+                    # file too short to hold one (zarr-python: read as fill!) is ours
+                    result = ("size", index) if crc else ("index", index if at_end else -index)
+        elif (self._spec.compressor.name or "").lower() == "blosc":
+            result = ("blosc", 1)
+        self.__dict__["_block_check_cache"] = result
+        return result
+
+    def _check_block_dirs_inside(self, region: tuple[slice, ...]) -> None:
+        """With "/"-separated block keys, the engine writes into nested directories of
+        the array (``c/0/1``): refuse a write whose block directory a symlink leads out
+        of the store (one ``realpath`` per distinct directory, local disk only)."""
+        kv = self._ref.kv
+        if kv.local_root is None or kv.follow_links:
+            return
+        prefix, sep = self._key_encoding()
+        if sep != "/" and not prefix:
+            return  # block files sit directly in the array directory, checked already
+        import itertools
+
+        ranges = [
+            range(s.start // b, -(-s.stop // b)) if b else range(0)
+            for s, b in zip(region, self.write_block)
+        ]
+        outer = ranges[:-1] if sep == "/" else []
+        seen: set[str] = set()
+        for idx in itertools.product(*outer):
+            parts = ([prefix] if prefix else []) + [str(i) for i in idx]
+            if not parts:
+                continue
+            key = join_key(self._ref.path, "/".join(parts))
+            if key not in seen:
+                seen.add(key)
+                kv.check_inside(key, "write data of")
+
+    def _check_stored_blocks(self, region: tuple[slice, ...]) -> None:
+        """Raise :class:`~unizarr.CorruptDataError` for a damaged stored block the read
+        touches (local disk, engines that do not detect it themselves).
+
+        A crash can leave empty or truncated files behind; zarr-python reads a 0-byte
+        shard as the fill value and a truncated blosc chunk as garbage. A missing block
+        is not damage: it reads as the fill value.
+        """
+        if self._engine_detects_damaged_blocks or self._ref.kv.local_root is None:
+            return
+        kind, n = self._block_check()
+        if not kind:
+            return
+        import itertools
+
+        base = self._ref.location.path
+        ranges = [
+            range(s.start // b, -(-s.stop // b)) if b else range(0)
+            for s, b in zip(region, self.write_block)
+        ]
+        for idx in itertools.product(*ranges):
+            path = os.path.join(base, *self._block_key(idx).split("/"))
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            try:
+                problem = block_problem(fd, kind, n)
+            finally:
+                os.close(fd)
+            if problem:
+                raise CorruptDataError(
+                    f"{path} (block {tuple(idx)} of {self.url}) {problem}: it is damaged "
+                    "(left by a crash?); rewrite that region, or delete the block with "
+                    "delete_block() to read it as the fill value"
+                )
 
     def _key_encoding(self) -> tuple[str, str]:
         """(prefix, separator) of the stored block keys: ``("c", "/")`` for v3's
@@ -493,11 +653,16 @@ class ZarrArray(ZarrNode):
         sep = self._spec.dimension_separator
         if self._zarr_version != 3:
             return "", sep
+        cached = self.__dict__.get("_key_encoding_cache")
+        if cached is not None:  # fixed for the life of the array's metadata
+            return cached
         doc = md.read_json(self._ref.kv, join_key(self._ref.path, md.V3_KEY)) or {}
         enc = doc.get("chunk_key_encoding") or {}
         sep = (enc.get("configuration") or {}).get("separator", sep)
         # The "default" encoding puts keys under "c"; the "v2" one does not.
-        return ("c" if enc.get("name", "default") == "default" else ""), sep
+        result = ("c" if enc.get("name", "default") == "default" else ""), sep
+        self.__dict__["_key_encoding_cache"] = result
+        return result
 
     @property
     def size(self) -> int:
@@ -522,9 +687,11 @@ class ZarrArray(ZarrNode):
     def __getitem__(self, key: Any) -> Any:
         """Read with numpy basic indexing."""
         sel = normalize_key(key, self.shape)
+        check_allocation(sel.region_shape, self.dtype, f"reading {self.url}")
         if sel.empty:
             block = np.empty(sel.region_shape, dtype=self.dtype)
         else:
+            self._check_stored_blocks(sel.region)
             with _engine_errors(self):
                 block = self._read(sel.region)
         return apply_post(block, sel)
@@ -533,9 +700,15 @@ class ZarrArray(ZarrNode):
         """Write with numpy basic indexing; values broadcast and cast as numpy does."""
         self._check_writable()
         sel = normalize_key(key, self.shape)
+        # Chunk files are written by the engine, not through the key-value store: check
+        # here that the array's directory has not been linked out of the store root.
+        self._ref.kv.check_inside(self._ref.path, "write data of")
         if _is_dask(value) and sel.trivial and not sel.empty:
-            self._store_dask(value, sel.region)
+            self._store_dask(value, sel.region)  # each dask block comes back here
             return
+        check_allocation(sel.region_shape, self.dtype, f"writing {self.url}")
+        if not sel.empty:  # (after the allocation check: bounded by a real buffer)
+            self._check_block_dirs_inside(sel.region)
         block = value_block(value, sel, self.dtype)  # ValueError before any write
         if not sel.empty:
             with _engine_errors(self):
@@ -581,8 +754,10 @@ class ZarrGroup(ZarrNode):
 
     # -- hidden documents (never members: names start with ".") ------------------------
     def _hidden_key(self, name: str) -> str:
-        if not name.startswith(".") or "/" in name:
-            raise ValueError(f"hidden document names start with '.' and have no '/': {name!r}")
+        if not is_internal_name(name) or "/" in name:
+            raise ValueError(
+                f"hidden document names start with '.unizarr' and have no '/': {name!r}"
+            )
         return join_key(self._ref.path, name)
 
     def _get_hidden(self, name: str) -> bytes | None:
@@ -599,7 +774,11 @@ class ZarrGroup(ZarrNode):
         self._ref.kv.delete_prefix(self._hidden_key(name))
 
     def keys(self) -> list[str]:
-        """Names of the direct members (arrays and groups), sorted."""
+        """Names of the direct members (arrays and groups), sorted.
+
+        Every Zarr node below the group is listed, including names starting with "."
+        (legal in Zarr); only metadata keys and unizarr's own documents
+        (``.unizarr*``) are not members."""
         names = []
         try:
             children = self._ref.kv.list_dir(self._ref.path)
@@ -612,7 +791,7 @@ class ZarrGroup(ZarrNode):
         if not children:  # some servers answer a refused listing with an empty page
             children = self._declared_members() or []
         for child in children:
-            if child in METADATA_KEYS or child.startswith("."):
+            if child in METADATA_KEYS or is_internal_name(child):
                 continue
             if self._member_info(join_key(self._ref.path, child)) is not None:
                 names.append(child)
@@ -674,9 +853,10 @@ class ZarrGroup(ZarrNode):
         name = validate_member_name(name)
         self._check_writable()
         key = join_key(self._ref.path, name)
-        if self._member_info(key) is None:
-            raise KeyError(f"no member {name!r} in group {self.url}")
-        self._ref.kv.delete_prefix(key)
+        with self._ref.kv.lock(key):
+            if self._member_info(key) is None:
+                raise KeyError(f"no member {name!r} in group {self.url}")
+            self._ref.kv.delete_prefix(key)
 
     def __setitem__(self, name: str, value: Any) -> None:
         """``g[name] = ndarray`` creates an array from the data; ``g[name] = node`` copies
@@ -684,6 +864,18 @@ class ZarrGroup(ZarrNode):
         of that name is replaced, as in a dict."""
         name = validate_member_name(name)
         self._check_writable()
+        if isinstance(value, ZarrNode):
+            target = self._ref.location.join(name)
+            relation = overlap(value._ref.location, target)
+            if relation == "same":
+                return  # g["a"] = g["a"] (through any handle): already there
+            if relation is not None:
+                raise ValueError(
+                    f"cannot copy {value.url} to {target.url}: "
+                    + ("the target is inside the source" if relation == "dst-inside-src"
+                       else "the source is inside the target, which the copy replaces")
+                    + "; copy to another name first"
+                )
         if isinstance(value, ZarrArray):
             self._copy_array(name, value)
         elif isinstance(value, ZarrGroup):
@@ -760,14 +952,16 @@ class ZarrGroup(ZarrNode):
         ``overwrite=True`` replaces an existing member of that name with an empty group.
         An existing *array* of that name raises ``FileExistsError`` unless ``overwrite``.
         """
-        name, info = self._prepare_member(name, overwrite, "group")
-        key = join_key(self._ref.path, name)
-        if info is not None and info.kind == "group" and not overwrite:
-            return self._wrap(name, info)  # type: ignore[return-value]
-        if info is not None:
-            self._ref.kv.delete_prefix(key)
-        self._make_parents(name)
-        md.write_group(self._ref.kv, key, self._zarr_version)
+        key = join_key(self._ref.path, validate_member_name(name))
+        self._check_writable()
+        with self._ref.kv.lock(key):  # existence check and replacement in one step
+            name, info = self._prepare_member(name, overwrite, "group")
+            if info is not None and info.kind == "group" and not overwrite:
+                return self._wrap(name, info)  # type: ignore[return-value]
+            if info is not None:
+                self._ref.kv.delete_prefix(key)
+            self._make_parents(name)
+            md.write_group(self._ref.kv, key, self._zarr_version)
         return self[name]  # type: ignore[return-value]
 
     def require_group(self, name: str) -> ZarrGroup:
@@ -821,16 +1015,6 @@ class ZarrGroup(ZarrNode):
         shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
         if dtype is None:
             dtype = data.dtype if data is not None else np.float64
-        if data is not None:
-            try:
-                np.broadcast_shapes(tuple(data.shape), tuple(shape))
-                if np.broadcast_shapes(tuple(data.shape), tuple(shape)) != tuple(shape):
-                    raise ValueError
-            except ValueError:
-                raise ValueError(
-                    f"data of shape {tuple(data.shape)} does not fit the array shape "
-                    f"{tuple(shape)}"
-                ) from None
         spec = layout.resolve_array_spec(
             shape,
             dtype,
@@ -846,13 +1030,17 @@ class ZarrGroup(ZarrNode):
             attributes=md.to_json_value(dict(attributes), "attribute") if attributes else None,
             dimension_names=dimension_names,
         )
-        name, info = self._prepare_member(name, overwrite, "array")
+        name = validate_member_name(name)
         key = join_key(self._ref.path, name)
-        if info is not None:
-            self._ref.kv.delete_prefix(key)
-        self._make_parents(name)
-        ref = self._ref.child(name)
-        new_info = self._array_cls._create_native(ref, spec)
+        if data is not None:  # everything is checked before an old member is removed
+            check_data(data, spec, self._ref.location.join(name))
+        with self._ref.kv.lock(key):
+            name, info = self._prepare_member(name, overwrite, "array")
+            if info is not None:
+                self._ref.kv.delete_prefix(key)
+            self._make_parents(name)
+            ref = self._ref.child(name)
+            new_info = self._array_cls._create_native(ref, spec)
         arr = self._array_cls._from_ref(ref, new_info)
         if data is not None:
             write_data(arr, data)
@@ -983,6 +1171,38 @@ def _align_dask(data: Any, block: Sequence[int], offset: Sequence[int] | None = 
     return data.rechunk(tuple(new_chunks))
 
 
+def check_data(data: Any, spec: ArraySpec, target: Location) -> None:
+    """Check that ``data`` can fill a new array ``spec`` at ``target`` — called before an
+    existing node there is removed, so a mistake never costs the old data.
+
+    Raises
+    ------
+    ValueError
+        ``data`` does not broadcast to the shape, cannot be cast to the dtype, or is
+        (part of) the node the new array replaces.
+    """
+    shape = tuple(spec.shape)
+    try:
+        if np.broadcast_shapes(tuple(data.shape), shape) != shape:
+            raise ValueError
+    except ValueError:
+        raise ValueError(
+            f"data of shape {tuple(data.shape)} does not fit the array shape {shape}"
+        ) from None
+    if isinstance(data, ZarrNode) and overlap(data._ref.location, target) is not None:
+        raise ValueError(
+            f"data {data.url} is the array that {target.url} would replace (or lies inside "
+            "it); write it to another name first"
+        )
+    if isinstance(data, np.ndarray) and data.size:
+        try:  # one element is enough to find data numpy cannot cast ("abc" -> int)
+            np.asarray(data[(0,) * data.ndim]).astype(spec.dtype)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"data of dtype {data.dtype} cannot be stored as {spec.dtype}: {exc}"
+            ) from None
+
+
 def write_data(arr: ZarrArray, data: Any) -> None:
     """Write ``data`` (numpy-like or dask) into the whole of ``arr``."""
     if _is_dask(data):
@@ -1064,7 +1284,33 @@ def open_node(
     storage_options = dict(storage_options or {})
     read_only = not is_writable(mode) or location.read_only_scheme
     kv = group_cls._make_kv(location, storage_options, read_only)
+    kv.follow_links = bool(storage_options.get(FOLLOW_SYMLINKS_OPTION))
     ref = NodeRef(group_cls.driver_name, location, "", kv, mode, storage_options)
+    if read_only or mode == "r+":  # never creates: no lock needed
+        return _open_or_create(ref, mode, kind, array_cls, group_cls, zarr_version, create_kwargs)
+    # Detection, validation and creation happen under one lock, so two processes opening
+    # a missing store with mode "a" agree on one node (and one Zarr version).
+    data, node = None, None
+    with kv.lock(""):
+        node, data = _open_or_create(
+            ref, mode, kind, array_cls, group_cls, zarr_version, create_kwargs, defer_data=True
+        )
+    if data is not None:
+        write_data(node, data)  # type: ignore[arg-type]
+    return node
+
+
+def _open_or_create(
+    ref: NodeRef,
+    mode: str,
+    kind: str,
+    array_cls: type[ZarrArray],
+    group_cls: type[ZarrGroup],
+    zarr_version: int | None,
+    create_kwargs: dict[str, Any] | None,
+    defer_data: bool = False,
+) -> Any:
+    location, kv = ref.root, ref.kv
     try:
         info = md.detect_node(kv, "")
     except PermissionError as exc:
@@ -1094,7 +1340,8 @@ def open_node(
         cls = array_cls if kind == "array" else group_cls
         if location.read_only_scheme:
             ref.mode = "r"  # r+/a on HTTP open for reading; any write raises ReadOnlyError
-        return cls._from_ref(ref, info)
+        node = cls._from_ref(ref, info)
+        return (node, None) if defer_data else node
     if location.read_only_scheme:
         raise ReadOnlyError(f"{location.url} is served over HTTP and is read-only")
     version = zarr_version or 3
@@ -1104,21 +1351,29 @@ def open_node(
             raise FileNotFoundError(
                 f"no array at {location.url}; pass shape= and dtype= to create one"
             )
-        # Validate everything before the old node is removed.
+        data = kw.pop("data", None)
+        if data is not None and not _is_dask(data) and not hasattr(data, "shape"):
+            data = np.asarray(data)
+        # Validate everything (layout, data shape and dtype, aliasing) before the old
+        # node is removed.
+        shape = kw.pop("shape", None)
         spec = layout.resolve_array_spec(
-            kw.pop("shape", None) or np.shape(kw["data"]),
-            kw.pop("dtype", None) or getattr(kw.get("data"), "dtype", np.float64),
+            np.shape(data) if shape is None else shape,
+            kw.pop("dtype", None) or getattr(data, "dtype", np.float64),
             zarr_version=version,
             config=kw.pop("zarr_config", None),
             **{k: kw.pop(k) for k in list(kw) if k in _SPEC_KWARGS},
         )
-        data = kw.pop("data", None)
         if kw:
             raise TypeError(f"open_array got unexpected keyword arguments {sorted(kw)}")
+        if data is not None:
+            check_data(data, spec, location)
         if action is Action.REPLACE:
             kv.delete_prefix("")
         new_info = array_cls._create_native(ref, spec)
         arr = array_cls._from_ref(ref, new_info)
+        if defer_data:
+            return arr, data
         if data is not None:
             write_data(arr, data)
         return arr
@@ -1127,7 +1382,8 @@ def open_node(
     if action is Action.REPLACE:
         kv.delete_prefix("")
     md.write_group(kv, "", version)
-    return group_cls._from_ref(ref, md.NodeInfo("group", version, md.group_document(version)))
+    grp = group_cls._from_ref(ref, md.NodeInfo("group", version, md.group_document(version)))
+    return (grp, None) if defer_data else grp
 
 
 _SPEC_KWARGS = (

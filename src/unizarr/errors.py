@@ -32,6 +32,11 @@ class CorruptDataError(UnizarrError, ValueError):
     """A stored chunk or shard could not be decoded (truncated, overwritten, bad index)."""
 
 
+class OutsideStoreError(UnizarrError, PermissionError):
+    """A write or delete would leave the store root (through a symlink); see the storage
+    option ``follow_symlinks_for_writes`` in ``docs/safety.md``."""
+
+
 class ForkedProcessError(UnizarrError, RuntimeError):
     """An engine cannot run in a process ``fork()``-ed after it was used (TensorStore)."""
 
@@ -64,7 +69,10 @@ def translate_engine_error(exc: BaseException, where: str) -> BaseException:
         return StoreUnavailableError(f"could not reach the store of {where}: {msg}")
     if isinstance(exc, OSError):
         return exc
-    if isinstance(exc, (RuntimeError, ValueError)):
+    import zlib
+
+    # gzip/zlib report a truncated stream as EOFError / zlib.error, not ValueError
+    if isinstance(exc, (RuntimeError, ValueError, EOFError, zlib.error)):
         return CorruptDataError(f"could not decode data of {where}: {msg}")
     return exc
 
@@ -74,6 +82,7 @@ __all__ = [
     "CorruptDataError",
     "ForkedProcessError",
     "MetadataError",
+    "OutsideStoreError",
     "ReadOnlyError",
     "UnizarrError",
     "UnsupportedDriverError",

@@ -37,10 +37,25 @@ def read_json(kv: KVStore, key: str) -> dict[str, Any] | None:
     raw = kv.get(key)
     if raw is None:
         return None
+    return _parse(raw, _display(kv, key))
+
+
+def _display(kv: KVStore, key: str) -> str:
+    """``key`` as the user can find it: a full path on local disk."""
+    root = kv.local_root
+    return f"{root.rstrip('/')}/{key}" if root else key
+
+
+def _parse(raw: bytes, key: str) -> dict[str, Any]:
     try:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MetadataError(f"{key} is not valid JSON: {exc}") from exc
+        raise MetadataError(f"{key} is not valid JSON: {exc}; restore or rewrite it") from exc
+    except RecursionError:
+        raise MetadataError(
+            f"{key} nests JSON deeper than Python can parse; it is not Zarr metadata, "
+            "restore or rewrite it"
+        ) from None
     if not isinstance(doc, dict):
         raise MetadataError(f"{key} must hold a JSON object, found {type(doc).__name__}")
     return doc
@@ -119,11 +134,23 @@ def write_attributes(kv: KVStore, path: str, zarr_version: int, attrs: dict[str,
     payload = dumps(attrs)  # serialise first: a bad value must not touch the store
     if zarr_version == 3:
         key = join_key(path, V3_KEY)
-        doc = read_json(kv, key)
-        if doc is None:
-            raise FileNotFoundError(f"the node at {path or '/'} no longer exists")
-        doc["attributes"] = json.loads(payload)
-        write_json(kv, key, doc)
+        # Callers hold the node's lock on local disk (KVStore.lock). Object stores have
+        # no lock: compare the document just before writing it back and redo the
+        # update when another writer changed it meanwhile (narrows, cannot close, the
+        # window; see docs/safety.md).
+        for _attempt in range(5):
+            raw = kv.get(key)
+            if raw is None:
+                raise FileNotFoundError(f"the node at {path or '/'} no longer exists")
+            doc = _parse(raw, _display(kv, key))
+            doc["attributes"] = json.loads(payload)
+            if kv.local_root is not None or kv.get(key) == raw:
+                write_json(kv, key, doc)
+                return
+        raise RuntimeError(
+            f"{key} kept changing while its attributes were written; retry when the "
+            "other writer is done"
+        )
     else:
         kv.set(join_key(path, V2_ATTRS_KEY), payload)
 

@@ -15,6 +15,14 @@ from typing import Any
 SCHEMES = ("file", "memory", "s3", "gs", "gcs", "http", "https")
 #: Key names that hold Zarr metadata: a member may not be called like this.
 METADATA_KEYS = frozenset({"zarr.json", ".zarray", ".zgroup", ".zattrs", ".zmetadata"})
+#: Prefix of unizarr's own documents inside a group (e.g. the pyramid-run record): never
+#: members, and refused as member names.
+INTERNAL_PREFIX = ".unizarr"
+
+
+def is_internal_name(name: str) -> bool:
+    """Whether ``name`` is one of unizarr's own documents (never a Zarr member)."""
+    return name.startswith(INTERNAL_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,11 @@ def validate_member_name(name: Any) -> str:
             )
         if seg in METADATA_KEYS:
             raise ValueError(f"member name {name!r} uses the reserved Zarr key {seg!r}")
+        if seg.startswith(INTERNAL_PREFIX):
+            raise ValueError(
+                f"member name {name!r}: names starting with {INTERNAL_PREFIX!r} are "
+                "reserved for unizarr's own documents; choose another name"
+            )
         if len(seg.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
             # Local file systems refuse longer file names (ENAMETOOLONG): refused on
             # every store, so a name that works on S3 also works on disk.

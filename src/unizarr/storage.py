@@ -23,6 +23,9 @@ into anonymous access):
 ``fsspec``             dict passed to the fsspec filesystem as is (zarr-python only)
 ``tensorstore``        dict merged into the TensorStore kvstore spec (TensorStore only)
 =====================  =================================================================
+
+``follow_symlinks_for_writes=True`` lets writes and deletes follow symlinks out of a
+local store root (refused by default; see ``docs/safety.md``). Both drivers honour it.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from .paths import Location
 KNOWN_OPTIONS = frozenset(
     {
         "endpoint_url", "region", "anon", "key", "secret", "token", "profile",
-        "timeout", "retries", "fsspec", "tensorstore",
+        "timeout", "retries", "fsspec", "tensorstore", "follow_symlinks_for_writes",
     }
 )
 DEFAULT_TIMEOUT = 30.0

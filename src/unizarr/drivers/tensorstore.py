@@ -409,6 +409,10 @@ class ZarrTSArray(ZarrArray):
             raise FileNotFoundError(f"no Zarr array at {local.url}")
         self._init_ref(ref, info)
 
+    #: TensorStore refuses empty and truncated chunks/shards itself (DATA_LOSS /
+    #: FAILED_PRECONDITION, mapped to CorruptDataError): no pre-read check needed.
+    _engine_detects_damaged_blocks = True
+
     def _open_native(self) -> ts.TensorStore:
         kv: TensorStoreKV = self._ref.kv  # type: ignore[assignment]
         # A bound kvstore keeps its own (possibly extended) context; the array's cache

@@ -61,6 +61,8 @@ class ZarrPythonKV(KVStore):
         self.store = store
         self.prefix = prefix.strip("/")
         self.read_only = bool(store.read_only)
+        if isinstance(store, LocalStore) and not self.prefix:
+            self.local_root = str(store.root)
 
     def _key(self, key: str) -> str:
         return join_key(self.prefix, key) if key else self.prefix
