@@ -335,7 +335,8 @@ def test_demo(tmp_path: Path) -> None:
     assert "anatomical.nii" in out and "no network" in out
     assert "OME-NGFF 0.5" in out and "NIfTI-1 header" in out  # the info tree
     assert "unizarr-demo.ome.zarr: valid" in out
-    for driver in uz.drivers():
+    # the drivers a fresh process has (other tests may register aliases in this one)
+    for driver in ("zarr-python", "tensorstore", "zarrs"):
         assert f"✓ level 0 read with {driver} equals the NIfTI voxels" in out
     with Image.open(tmp_path / "unizarr-demo-preview.png") as img:
         assert img.size == (4 * (33 + 33 + 41), 4 * 41)
