@@ -267,24 +267,25 @@ class _CziRead:
             raise IndexError("CZI regions are read with step 1")
         # the region in global coordinates
         want = [range(r.start + o, r.stop + o) for r, o in zip(ranges, self.origin)]
-        out = np.zeros(tuple(len(r) for r in ranges), dtype=czi.dtype)
-        for entry in czi.filtered_subblock_directory:
-            lo = [int(v) for v in entry.start]
-            hi = [a + int(n) for a, n in zip(lo, entry.shape)]
+        _, dtype, entries = _czi_layout(czi)
+        out = np.zeros(tuple(len(r) for r in ranges), dtype=dtype)
+        for lo, shape, entry in entries:
+            hi = [a + n for a, n in zip(lo, shape)]
             if any(max(a, r.start) >= min(b, r.stop) for a, b, r in zip(lo, hi, want)):
                 continue
             try:
-                tile = entry.data_segment().data()
+                tile = _czi_tile(czi, entry)
             except Exception as exc:  # noqa: BLE001 - codec errors, truncated segments
                 raise CorruptDataError(
                     f"cannot decode a subblock of {self.path} at {tuple(lo)}: "
                     f"{' '.join(str(exc).split())}"
                 ) from None
-            if tuple(tile.shape) != tuple(int(n) for n in entry.shape):
+            if tile.size != int(np.prod(shape)):
                 raise CorruptDataError(
                     f"a subblock of {self.path} at {tuple(lo)} decodes to {tile.shape}, "
-                    f"not {tuple(entry.shape)}; the file is damaged"
+                    f"not {tuple(shape)}; the file is damaged"
                 )
+            tile = tile.reshape(shape)
             src, dst = [], []
             for a, b, r in zip(lo, hi, want):
                 s, e = max(a, r.start), min(b, r.stop)
@@ -294,6 +295,35 @@ class _CziRead:
         return out
 
 
+def _czi_layout(czi: Any) -> tuple[str, np.dtype, list[tuple[list[int], list[int], Any]]]:
+    """``(dims, dtype, [(start, shape, entry)])`` of a CZI file's level-0 subblocks in
+    the naming of czifile before 2026 (scenes ``S``, samples ``0``), from either API:
+    czifile 2026 (Python >= 3.12) gives each entry its own dims and a scene index."""
+    entries = czi.filtered_subblock_directory
+    if hasattr(czi, "axes"):  # czifile < 2026
+        return czi.axes, np.dtype(czi.dtype), [
+            ([int(v) for v in e.start], [int(n) for n in e.shape], e) for e in entries
+        ]
+    dims: str | None = None
+    out = []
+    for e in entries:
+        d = "S" + "".join("0" if a == "S" else a for a in e.dims)
+        if dims is not None and d != dims:
+            raise ValueError(f"subblocks of one CZI file have dimensions {dims} and {d}")
+        dims = d
+        scene = int(e.scene_index) if e.scene_index is not None and e.scene_index >= 0 else 0
+        out.append(([scene] + [int(v) for v in e.start], [1] + [int(n) for n in e.shape], e))
+    dtype = np.dtype(out[0][2].dtype) if out else np.dtype(np.uint8)
+    return dims or "", dtype, out
+
+
+def _czi_tile(czi: Any, entry: Any) -> np.ndarray:
+    """The decoded pixels of one subblock (either czifile API)."""
+    if hasattr(entry, "data_segment"):  # czifile < 2026
+        return np.asarray(entry.data_segment().data())
+    return np.asarray(entry.read_segment_data(czi).data())
+
+
 def _open_czi(path: str, series: Any) -> Volume:
     czifile = _require("CZI", path)
     try:
@@ -301,12 +331,9 @@ def _open_czi(path: str, series: Any) -> Volume:
     except Exception as exc:  # noqa: BLE001 - czifile raises ValueError/struct errors
         raise ValueError(f"cannot read {path} as CZI: {' '.join(str(exc).split())}") from None
     try:
-        dims, shape, dtype = czi.axes, tuple(int(n) for n in czi.shape), czi.dtype
+        dims, dtype, layout = _czi_layout(czi)
         scale, names = _czi_metadata(czi.metadata() or "")
-        entries = [
-            ([int(v) for v in e.start], [int(n) for n in e.shape])
-            for e in czi.filtered_subblock_directory
-        ]
+        entries = [(start, shape) for start, shape, _ in layout]
     finally:
         czi.close()
     if not entries:
