@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from . import distributed as _distributed  # noqa: F401 (registers the cluster executor)
+from . import linc as _linc
 from .api import from_config, open_array, open_group
 from .config import ZarrConfig
 from .convert import ConvertResult, convert, convert_labels
@@ -34,6 +36,10 @@ from .serve import serve
 from .view import view
 
 __version__ = "0.1.0"
+
+# linc-convert's ZarrGroup methods live above the modules they call (no import cycle):
+# attached here, so every ``import unizarr`` has them.
+_linc.install()
 
 
 def __getattr__(name: str):  # lazy: importing a driver imports its engine
