@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -133,7 +133,7 @@ def convert_volume(
         # Before any data: a resume needs this record to match (kept when complete).
         _set_record(root, record, "running")
         if resume and "0" in root:
-            base = root["0"]  # checked by _open_for_resume
+            base = cast(ZarrArray, root["0"])  # checked by _open_for_resume
         else:
             base = root.create_array("0", vol.shape, vol.dtype, zarr_config=cfg)
         if vol.nifti_header is not None:
@@ -185,7 +185,7 @@ def convert_volume(
             f"interrupted; {output} is incomplete (no OME multiscales metadata was "
             "written): run the same command with --resume to finish it"
         ) from None
-    levels = [root[str(i)] for i in range(len(shapes))]
+    levels = [cast(ZarrArray, root[str(i)]) for i in range(len(shapes))]
     return ConvertResult(
         output=output,
         shapes=[tuple(s) for s in shapes],
@@ -316,7 +316,7 @@ def _apply_overrides(
         nspace = len(vol.space_scale)
         if len(scale) not in (1, nspace):
             raise ValueError(f"--voxel-size needs 1 or {nspace} values, got {len(scale)}")
-        vol.space_scale = scale * nspace if len(scale) == 1 else scale
+        vol.space_scale = tuple(scale * nspace if len(scale) == 1 else scale)
     if space_unit is not None:
         vol.space_unit = space_unit
     if name is not None:
@@ -524,14 +524,18 @@ def convert(
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other")
     cfg = replace(config or ZarrConfig(), **layout) if layout else (config or ZarrConfig())
-    cfg = replace(cfg, overwrite=overwrite, **({} if levels is None else {"levels": levels}))
+    given: dict[str, Any] = {} if levels is None else {"levels": levels}
+    cfg = replace(cfg, overwrite=overwrite, **given)
     pyramid = PyramidSettings(method=method, no_pyramid_axis=no_pyramid_axis,
                               sampling=sampling, factors=factors)
     ome = resolve_ome_version(ome_version, cfg.zarr_version)
     budget = max_memory or DEFAULT_MAX_MEMORY
     scale = None
     if voxel_size is not None:
-        scale = [float(voxel_size)] if np.isscalar(voxel_size) else [float(v) for v in voxel_size]
+        if isinstance(voxel_size, (int, float, np.number)):
+            scale = [float(voxel_size)]
+        else:
+            scale = [float(v) for v in voxel_size]
     space_unit = normalize_unit(unit) if unit is not None else None
     if unit is not None and space_unit not in SPACE_UNITS:
         raise ValueError(
