@@ -394,7 +394,7 @@ def test_interrupt_leaves_no_complete_metadata(inputs: Path, tmp_path: Path) -> 
     out = tmp_path / "int.zarr"
     patch = (
         "def boom(*a, **k):\n    raise KeyboardInterrupt\n"
-        "uz.generate_pyramid = boom"  # Ctrl-C as the one pass (level 0 + pyramid) starts
+        "sys.modules['unizarr.convert'].generate_pyramid = boom"  # Ctrl-C as the one pass (level 0 + pyramid) starts
     )
     proc = _patched_run(patch, "convert", inputs / "vol.npy", out)
     assert proc.returncode == 130
@@ -406,7 +406,7 @@ def test_interrupt_leaves_no_complete_metadata(inputs: Path, tmp_path: Path) -> 
 
 
 def test_internal_errors_are_one_line_too(inputs: Path, tmp_path: Path) -> None:
-    patch = "def boom(*a, **k):\n    raise RuntimeError('disk on fire')\nuz.generate_pyramid = boom"
+    patch = "def boom(*a, **k):\n    raise RuntimeError('disk on fire')\nsys.modules['unizarr.convert'].generate_pyramid = boom"
     proc = _patched_run(patch, "convert", inputs / "vol.npy", tmp_path / "x.zarr")
     assert proc.returncode == 3
     assert proc.stderr.strip() == (

@@ -21,8 +21,9 @@ from unizarr.io.preview import render_preview
 from unizarr.io.report import describe, nifti_findings, validate_store
 from unizarr.io.tree_copy import plan_copy
 from unizarr.io.volume import Volume, aligned_chunks, default_axes, normalize_unit
-from unizarr.io.zarr import ome_attrs_for, read_zarr
+from unizarr.io.zarr import ome_attrs_for
 from unizarr.ome import find_multiscale
+from unizarr.readers.zarr import read_zarr
 
 NIBABEL_DATA = Path(nib.__file__).parent / "tests" / "data"
 SHAPE = (40, 50, 60)  # (z, y, x)

@@ -60,7 +60,14 @@ def test_a_one_way_package_is_clean(tmp_path: Path) -> None:
     assert proc.stdout.rstrip().endswith("result: clean")
 
 
-def test_unizarr_itself_has_no_import_time_cycle() -> None:
-    proc = _run()
-    assert "Import-time cycles (module-level imports only): 0" in proc.stdout, proc.stdout
-    assert "registry" in proc.stdout and "Modules on no floor" not in proc.stdout
+def test_unizarr_itself_is_a_one_way_house() -> None:
+    """No cycle (not even through function-level imports), no import of a higher floor,
+    no import that dodges a cycle, every module on a floor: fails when one comes back."""
+    proc = _run("--strict")
+    out = proc.stdout
+    assert "Cycles (counting function-level imports): 0" in out, out
+    assert "Import-time cycles (module-level imports only): 0" in out, out
+    assert "Imports of a higher floor: 0" in out, out
+    assert "Function-level imports that dodge a cycle: 0" in out, out
+    assert "registry" in out and "Modules on no floor" not in out
+    assert out.rstrip().endswith("result: clean") and proc.returncode == 0, out

@@ -50,7 +50,8 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("formats", ["ome", "ome.*", "nifti", "validation", "channels", "labels"]),
     ("readers", ["readers", "readers.*", "io", "io.volume", "io.nifti", "io.npy", "io.tiff",
                  "io.zarr", "io.worker_input"]),
-    ("jobs", ["convert", "copy", "serve", "view", "jobs", "jobs.*", "io.*"]),
+    ("jobs", ["convert", "convert_run", "outputs", "linc", "copy", "serve", "view", "jobs", "jobs.*",
+              "io.*"]),
     ("public API", [""]),
     # front ends use the library as a user does (``import unizarr as uz``)
     ("front ends", ["cli", "cli.*", "__main__", "testing", "testing.*"]),

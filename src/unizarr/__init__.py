@@ -6,8 +6,11 @@
 
 from __future__ import annotations
 
+from . import distributed as _distributed  # noqa: F401 (registers the cluster executor)
+from . import linc as _linc
 from .api import from_config, open_array, open_group
 from .config import ZarrConfig
+from .convert import ConvertResult, convert, convert_labels
 from .core import Attributes, ZarrArray, ZarrGroup, ZarrNode
 from .drivers import drivers, get_driver, register_driver
 from .errors import (
@@ -26,12 +29,17 @@ from .layout import ArraySpec
 from .nifti import read_nifti_header, write_nifti_header
 from .ome import validate_ome, write_ome_metadata
 from .pyramid import generate_pyramid
+
 # The functions shadow their modules' names on the package (``uz.serve(...)``); import
 # the modules' other names with ``from unizarr.serve import ...``.
 from .serve import serve
 from .view import view
 
 __version__ = "0.1.0"
+
+# linc-convert's ZarrGroup methods live above the modules they call (no import cycle):
+# attached here, so every ``import unizarr`` has them.
+_linc.install()
 
 
 def __getattr__(name: str):  # lazy: importing a driver imports its engine
@@ -47,6 +55,9 @@ def __getattr__(name: str):  # lazy: importing a driver imports its engine
 
 
 __all__ = [
+    "ConvertResult",
+    "convert",
+    "convert_labels",
     "CorruptDataError",
     "ForkedProcessError",
     "ArraySpec",

@@ -16,13 +16,10 @@ Python traceback.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import re
-import shutil
-import stat
 import sys
 import time
 import traceback
@@ -51,32 +48,28 @@ from rich.text import Text
 
 import unizarr as uz
 
-from .channels import check_color, parse_windows, write_omero
+from .convert import (
+    DEFAULT_MAX_MEMORY,
+    ConvertResult,
+    PyramidSettings,
+    convert_volume,
+    resolve_ome_version,
+)
+from .convert import (
+    convert_labels as library_convert_labels,
+)
 from .errors import UnizarrError
-from .io import normalize_unit, open_input
+from .io import open_input
 from .io.blockwise import copy_blocks
 from .io.preview import render_preview
 from .io.report import describe, human_bytes, render_tree, validate_store
 from .io.tree_copy import copy_tree, plan_copy
-from .io.volume import Volume, aligned_chunks
-from .io.worker_input import InputRef, input_on_workers
+from .io.volume import aligned_chunks
 from .io.zarr import is_zarr_dir, open_zarr
-from .output_guard import (
-    LOCK_NAME,
-    check_not_input,
-    list_store,
-    check_replaceable,
-    output_exists,
-    sibling_path,
-    swap_in,
-    write_lock,
-)
-from .paths import parse_url
 from .layout import parse_json_object as _json_object
-from .layout import resolve_array_spec
-from .nifti import ome_affine
-from .ome import SPACE_UNITS, level_paths
-from .pyramid import RUN_RECORD, parse_factors, pyramid_axes, same_layout
+from .ome import level_paths
+from .output_guard import check_replaceable, output_exists
+from .outputs import Interrupted, _is_local, _local_path, check_output, write_output
 from .threads import usable_cpus
 
 #: Exceptions that mean "the user asked for something that cannot be done": reported as
@@ -90,8 +83,6 @@ EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 3
 EXIT_INTERRUPTED = 130
 
-#: Working-set budget of a conversion when ``--max-memory`` is not given.
-DEFAULT_MAX_MEMORY = 512 * 2**20
 #: Sample volume of ``unizarr demo``: a real T1-weighted MRI slab that nibabel ships.
 DEMO_SAMPLE = "anatomical.nii"
 
@@ -119,9 +110,6 @@ app = App(
     version=uz.__version__,
 )
 
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during a write, with what the user needs to know about the output."""
 
 
 # -- option groups ------------------------------------------------------------------------
@@ -313,16 +301,6 @@ def make_config(layout: Layout, *, levels: int = -1, overwrite: bool = False) ->
     return cfg
 
 
-def resolve_ome_version(requested: str, zarr_version: int) -> str:
-    """``auto`` is 0.5 on Zarr v3 and 0.4 on v2 (NGFF 0.5 is defined for v3 only)."""
-    if requested == "auto":
-        return "0.5" if zarr_version == 3 else "0.4"
-    if requested in ("0.5", "0.6") and zarr_version == 2:
-        raise ValueError(
-            f"--ome-version {requested} needs --zarr-version 3 (use 0.4 for Zarr v2)"
-        )
-    return requested
-
 
 def workers_for(block_bytes: int, max_memory: int) -> int:
     """Threads that fit ``max_memory`` when each holds about three copies of a block
@@ -423,511 +401,13 @@ def _one_line(exc: BaseException) -> str:
     msg = " ".join(str(msg).split())  # one line, whatever the exception text held
     return msg or type(exc).__name__
 
-
-def _is_local(url: str) -> bool:
-    return "://" not in url or url.startswith("file://")
-
-
-def _local_path(url: str) -> str:
-    return url[len("file://"):] if url.startswith("file://") else url
-
-
-def check_output(
-    output: str,
-    overwrite: bool,
-    inputs: Sequence[str] = (),
-    storage_options: dict[str, Any] | None = None,
-    *,
-    resume: bool = False,
-) -> None:
-    """Refuse, before anything is written: an output that is, contains or lies inside an
-    input; an existing output without ``--overwrite``/``--resume``; and, with
-    ``--overwrite``, anything but a Zarr store holding only Zarr objects (never a
-    bucket root or a folder/prefix with foreign files). See
-    :mod:`unizarr.output_guard`. With ``resume`` the run record decides
-    (:func:`convert_volume`)."""
-    check_not_input(output, inputs)
-    if not output_exists(output, storage_options) or resume:
-        return
-    if not overwrite:
-        raise FileExistsError(f"{output} already exists; pass --overwrite to replace it")
-    check_replaceable(output, storage_options)
-
-
-def _clear_remote(output: str, storage_options: dict[str, Any] | None) -> None:
-    """Delete the (checked) Zarr objects of a remote output, keeping our lock: object
-    stores have no rename, so a remote ``--overwrite`` replaces in place."""
-    from .output_guard import LOCK_NAME, _remote_fs, list_store
-
-    check_replaceable(output, storage_options)  # again, under the lock
-    fs, root = _remote_fs(parse_url(output), storage_options)
-    keys = [f"{root}/{k}" for k in list_store(output, storage_options) if k != LOCK_NAME]
-    if keys:
-        fs.rm(keys)
-    fs.invalidate_cache()
-
-
-def _discard(path: str) -> None:
-    """Remove a half-built replacement now, and again at exit: writer threads still
-    finishing a block when the error (or Ctrl-C) came may recreate files in it until
-    the interpreter joins them, which happens before ``atexit`` handlers run."""
-    import atexit
-
-    shutil.rmtree(path, ignore_errors=True)
-    atexit.register(shutil.rmtree, path, True)
-
-
-def write_output(
-    output: str,
-    overwrite: bool,
-    storage_options: dict[str, Any] | None,
-    build: Callable[[str], Any],
-) -> Any:
-    """Run ``build(path)`` under the output's write lock and return its result.
-
-    A local ``--overwrite`` of an existing store builds into a hidden sibling and swaps
-    it in only when ``build`` returned: an error or Ctrl-C leaves the previous output
-    as it was. A remote one deletes the previous (checked) store first: object stores
-    have no rename.
-    """
-    local = _is_local(output)
-    if overwrite and local and os.path.lexists(_local_path(output)):
-        with write_lock(output):  # held on the previous store until it is replaced
-            tmp = sibling_path(output, "new")
-            try:
-                result = build(tmp)
-            except Interrupted:
-                _discard(tmp)
-                raise Interrupted(
-                    f"interrupted; {output} was left as it was (the replacement being "
-                    "built beside it was removed): run the same command again"
-                ) from None
-            except BaseException:
-                _discard(tmp)
-                raise
-            swap_in(tmp, output)
-        return result
-    with write_lock(output, storage_options):
-        if overwrite and not local:
-            _clear_remote(output, storage_options)
-        return build(output)
-
-
-# -- convert ---------------------------------------------------------------------------------
-@dataclass
-class ConvertResult:
-    """What :func:`convert_volume` wrote."""
-
-    output: str
-    shapes: list[tuple[int, ...]]
-    dtype: np.dtype
-    axes: tuple[str, ...]
-    nbytes: int
-    nbytes_stored: int
-    seconds: float
-    ome_version: str
-    nifti: bool
-    #: With ``resume``: ``"finished"`` (an interrupted run was completed) or
-    #: ``"verified"`` (the run had completed; its blocks were checked, torn ones rewritten).
-    resumed: str = ""
-
-
-#: Written in the output's root group when ``convert`` starts and kept afterwards (with
-#: ``"state": "complete"`` once the OME metadata is written): the input and options the
-#: store is made of. ``--resume`` requires it and requires it to match.
-CONVERT_RECORD = ".unizarr-convert-run.json"
-
-
-def _convert_record(
-    vol: Volume, cfg: uz.ZarrConfig, pyramid: PyramidOptions, ome_version: str,
-    input_ref: InputRef | None,
-) -> dict[str, Any]:
-    """What makes two conversions produce the same store (JSON-normalised)."""
-    layout_keys = ("zarr_version", "chunk", "chunk_channels", "chunk_time", "shard",
-                   "shard_channels", "shard_time", "dimension_separator", "order",
-                   "compressor", "compressor_opt", "no_time", "levels")
-    record = {
-        "input": _input_fingerprint(input_ref),
-        "shape": list(vol.shape),
-        "dtype": str(vol.dtype),
-        "axes": list(vol.axes),
-        **{k: getattr(cfg, k) for k in layout_keys},
-        "method": pyramid.method,
-        "no_pyramid_axis": pyramid.no_pyramid_axis,
-        "ome_version": ome_version,
-        "space_scale": list(vol.space_scale),
-        "space_unit": vol.space_unit,
-        "time_scale": vol.time_scale,
-        "time_unit": vol.time_unit,
-        "name": vol.name,
-        "nifti": vol.nifti_header is not None,
-    }
-    return json.loads(json.dumps(record, default=str))
-
-
-def _check_record(output: str, root: uz.ZarrGroup, record: dict[str, Any]) -> str:
-    """The state (``"running"`` or ``"complete"``) of the run that made ``root``, when it
-    converted the same input with the same options.
-
-    Raises
-    ------
-    ValueError
-        No readable run record (the store was not written by ``unizarr convert``), or
-        one of another input or other options.
-    """
-    raw = root._get_hidden(CONVERT_RECORD)
-    try:
-        before = json.loads(raw) if raw is not None else None
-    except ValueError:
-        before = None
-    if not isinstance(before, dict) or not isinstance(before.get("run"), dict):
-        raise ValueError(
-            f"--resume: {output} has no unizarr run record (it was not written by "
-            "`unizarr convert`, or that run died before it started writing); nothing "
-            "was changed: convert to another OUTPUT, or replace it with --overwrite"
-        )
-    diffs = [
-        f"{k} {before['run'].get(k)!r} != {record[k]!r}"
-        for k in record if before["run"].get(k) != record[k]
-    ]
-    if diffs:
-        raise ValueError(
-            f"--resume: {output} was converted from another input or with other options "
-            f"({'; '.join(diffs)[:400]}); nothing was changed: resume with the same "
-            "command line, or replace it with --overwrite"
-        )
-    return str(before.get("state", "running"))
-
-
-def _set_record(root: uz.ZarrGroup, record: dict[str, Any], state: str) -> None:
-    root._set_hidden(CONVERT_RECORD, json.dumps({"state": state, "run": record}).encode())
-
-
-class _RegionSource:
-    """A :class:`~unizarr.io.Volume` seen as the array-like ``generate_pyramid(source=)``
-    reads regions from."""
-
-    def __init__(self, vol: Volume) -> None:
-        self._vol = vol
-        self.shape = tuple(vol.shape)
-        self.dtype = np.dtype(vol.dtype)
-        self.ndim = len(self.shape)
-
-    def __getitem__(self, region: tuple[slice, ...]) -> np.ndarray:
-        return np.asarray(self._vol.read_region(region))
-
-
-def convert_volume(
-    vol: Volume,
-    output: str,
-    cfg: uz.ZarrConfig,
-    *,
-    pyramid: PyramidOptions,
-    ome_version: str,
-    max_memory: int,
-    reporter: Reporter,
-    storage_options: dict[str, Any] | None = None,
-    resume: bool = False,
-    client: Any = None,
-    input_ref: InputRef | None = None,
-    omero: dict[str, Any] | None = None,
-) -> ConvertResult:
-    """Write ``vol`` (a :class:`unizarr.io.Volume`) as an OME-Zarr at ``output``.
-
-    Order matters for interrupted runs: level 0, then the NIfTI header, then the
-    pyramid, and the OME multiscales metadata last - a store without it never claims
-    to be a complete image.
-
-    With ``resume``, an existing ``output`` left by an interrupted conversion of the
-    same input with the same options is finished: only the blocks it does not hold
-    yet are written (see ``docs/resume.md``). A missing output is converted afresh.
-
-    With a ``dask.distributed`` ``client``, the workers read the input (reopened from
-    ``input_ref``), write level 0 and build the pyramid; this process writes the
-    metadata (NIfTI header first, OME multiscales last, as above).
-
-    Raises
-    ------
-    ValueError
-        ``resume`` and the existing output's layout is not the requested one.
-    """
-    start = time.perf_counter()
-    cfg = replace(cfg, no_time=vol.axes[:1] == ("c",) and vol.ndim == 4)
-    record = _convert_record(vol, cfg, pyramid, ome_version, input_ref)
-    root, state = None, ""
-    if resume:
-        root, state = _open_for_resume(output, cfg, vol, storage_options, record)
-    if root is None:
-        root = uz.from_config(output, cfg, storage_options=storage_options)
-    try:
-        # Before any data: a resume needs this record to match (kept when complete).
-        _set_record(root, record, "running")
-        if resume and "0" in root:
-            base = root["0"]  # checked by _open_for_resume
-        else:
-            base = root.create_array("0", vol.shape, vol.dtype, zarr_config=cfg)
-        if vol.nifti_header is not None:
-            uz.write_nifti_header(root, vol.nifti_header)
-        # One pass over the input writes level 0 and computes every pyramid level from
-        # the blocks while they are in memory: level 0 is never read back.
-        with reporter.task("level 0 + pyramid", None, unit="blocks") as update:
-            shapes = uz.generate_pyramid(
-                root,
-                cfg.levels,
-                method=pyramid.method,
-                no_pyramid_axis=pyramid.no_pyramid_axis,
-                **_sampling_kwargs(vol, pyramid),
-                max_memory=max_memory,
-                source=_level0_source(vol, base, max_memory, client, input_ref),
-                write_base=True,
-                progress=lambda done, total: update(completed=done, total=total),
-                # The pyramid's own record exists once its build started; before
-                # that, nothing of levels 1.. is there to keep.
-                resume=resume and root._get_hidden(RUN_RECORD) is not None,
-                client=client if client is not None else False,
-                source_id=_input_fingerprint(input_ref),
-            )
-        uz.write_ome_metadata(
-            root,
-            list(vol.axes),
-            space_scale=list(vol.space_scale),
-            time_scale=vol.time_scale,
-            # None when the input does not say: NGFF allows no unit, and an invented
-            # one would be a false claim.
-            space_unit=vol.space_unit,
-            time_unit=vol.time_unit if "t" in vol.axes else None,
-            name=vol.name,
-            multiscales_type=pyramid.method,
-            # Each level averages 2x2x2 windows of the previous one: a window of size 2
-            # (nifti-zarr's numeric form), not a corner-aligned resampling.
-            pyramid_aligns=2,
-            ome_version=ome_version,
-            **_affine_kwargs(vol, ome_version),
-        )
-        if omero is None and vol.channel_names:
-            # the input's own channel names; colours and windows chosen as for --channel-names
-            omero = {"names": list(vol.channel_names)}
-        if omero is not None:
-            write_omero(root, **omero)
-        _set_record(root, record, "complete")
-    except KeyboardInterrupt:
-        raise Interrupted(
-            f"interrupted; {output} is incomplete (no OME multiscales metadata was "
-            "written): run the same command with --resume to finish it"
-        ) from None
-    levels = [root[str(i)] for i in range(len(shapes))]
-    return ConvertResult(
-        output=output,
-        shapes=[tuple(s) for s in shapes],
-        dtype=base.dtype,
-        axes=tuple(vol.axes),
-        nbytes=sum(a.nbytes for a in levels),
-        nbytes_stored=sum(a.nbytes_stored for a in levels),
-        seconds=time.perf_counter() - start,
-        ome_version=ome_version,
-        nifti=vol.nifti_header is not None,
-        resumed={"running": "finished", "complete": "verified"}.get(state, ""),
-    )
-
-
-def _omero_options(
-    vol: Volume, names: str | None, colors: str | None, contrast: str | None
-) -> dict[str, Any] | None:
-    """``write_omero`` arguments from the channel options, checked against the input's
-    channel count before anything is written (``None``: no channel option given)."""
-    if names is None and colors is None and contrast is None:
-        return None
-    n = vol.shape[vol.axes.index("c")] if "c" in vol.axes else 1
-    out: dict[str, Any] = {}
-    for option, text, key in (("--channel-names", names, "names"),
-                              ("--channel-colors", colors, "colors")):
-        if text is None:
-            continue
-        values = [v.strip() for v in text.split(",")]
-        if len(values) != n:
-            raise ValueError(f"{option} has {len(values)} values for {n} channel(s)")
-        out[key] = values
-    for c in out.get("colors", []):
-        check_color(c)
-    if contrast is not None:
-        out["windows"] = parse_windows(contrast, n)
-    return out
-
-
-def _sampling_kwargs(vol: Volume, pyramid: PyramidOptions) -> dict[str, Any]:
-    """``generate_pyramid``'s sampling arguments: the voxel size of each downsampled
-    axis for anisotropic sampling (isotropic when a downsampled axis has none, e.g.
-    the channel axis of a 3-D (c, y, x) input)."""
-    kwargs: dict[str, Any] = {"factors": pyramid.factors}
-    if pyramid.factors is not None or pyramid.sampling == "isotropic":
-        return kwargs
-    axes = pyramid_axes(len(vol.axes), pyramid.no_pyramid_axis)
-    space = [i for i, a in enumerate(vol.axes) if a in ("z", "y", "x")]
-    if any(a not in space for a in axes):
-        return kwargs
-    sizes = [vol.space_scale[space.index(a)] for a in axes]
-    return {**kwargs, "sampling": "anisotropic", "voxel_size": sizes}
-
-
-def _affine_kwargs(vol: Volume, ome_version: str) -> dict[str, Any]:
-    """The world affine of a NIfTI input for OME 0.6 (``{}`` otherwise: 0.4/0.5 have
-    no place for it, and the NIfTI-Zarr header keeps it in any case)."""
-    if ome_version != "0.6" or vol.nifti_header is None:
-        return {}
-    found = ome_affine(vol.nifti_header, vol.axes, vol.space_scale)
-    if found is None:
-        return {}
-    return {"affine": found[0], "affine_system": found[1]}
-
-
-def _level0_source(
-    vol: Volume, base: uz.ZarrArray, max_memory: int, client: Any, ref: InputRef | None
-) -> Any:
-    """What level 0 is read from: the volume itself, or on a cluster a dask array
-    whose tasks open the input on their worker, in chunks of whole write blocks of
-    about a third of the budget (each worker thread holds the chunk, its cast and its
-    encoded copy)."""
-    if client is None:
-        return _RegionSource(vol)
-    if ref is None:
-        raise TypeError("reading the input on a cluster needs its InputRef")
-    chunks = aligned_chunks(vol.shape, base.write_block, vol.dtype.itemsize, max_memory // 3)
-    return input_on_workers(ref, vol, chunks)
-
-
-@contextmanager
-def scheduler_client(scheduler: str | None) -> Iterator[Any]:
-    """A ``dask.distributed`` client of the running scheduler ``scheduler`` (an address
-    such as ``tcp://host:8786``, or the path of a scheduler file, ``*.json``), closed
-    on exit; ``None`` yields ``None``.
-
-    Raises
-    ------
-    ValueError
-        ``distributed`` is not installed.
-    FileNotFoundError
-        A scheduler file that does not exist.
-    OSError
-        The scheduler cannot be reached.
-    """
-    if scheduler is None:
-        yield None
-        return
-    try:
-        from distributed import Client
-    except ImportError:
-        raise ValueError(
-            "--scheduler needs the 'distributed' package (pip install distributed)"
-        ) from None
-    if scheduler.endswith(".json") or os.path.isfile(scheduler):
-        if not os.path.isfile(scheduler):
-            # Client would wait for the file to appear until its timeout.
-            raise FileNotFoundError(f"no scheduler file {scheduler}")
-        kwargs: dict[str, Any] = {"scheduler_file": scheduler}
-    else:
-        kwargs = {"address": scheduler}
-    try:
-        client = Client(**kwargs, timeout=20)
-    except (OSError, TimeoutError) as exc:
-        raise OSError(f"cannot reach the dask scheduler {scheduler}: {_one_line(exc)}") from None
-    with client:
-        yield client
-
-
-def _input_fingerprint(ref: InputRef | None) -> str | None:
-    """Path, size and modification time of a local input file; for a directory (a TIFF
-    folder, a Zarr store) a digest of the names, sizes and modification times of
-    every file below it; the URL alone for a remote input: ``--resume`` refuses to
-    finish a conversion of another input."""
-    if ref is None:
-        return None
-    path = ref.path
-    try:
-        real = os.path.realpath(path)
-        st = os.stat(real)
-    except (OSError, ValueError):
-        return path  # a URL or a glob
-    if stat.S_ISDIR(st.st_mode):
-        digest = hashlib.sha256()
-        for dirpath, dirnames, filenames in os.walk(real):
-            dirnames.sort()
-            for name in sorted(filenames):
-                if name.startswith(".unizarr-"):
-                    continue
-                try:
-                    fst = os.stat(os.path.join(dirpath, name))
-                except OSError:
-                    continue
-                rel = os.path.relpath(os.path.join(dirpath, name), real)
-                digest.update(f"{rel}\0{fst.st_size}\0{fst.st_mtime_ns}\n".encode())
-        return f"{real} (directory, contents {digest.hexdigest()[:16]})"
-    if not stat.S_ISREG(st.st_mode):
-        return real
-    return f"{real} ({st.st_size} bytes, modified {st.st_mtime_ns} ns)"
-
-
-def _open_for_resume(
-    output: str, cfg: uz.ZarrConfig, vol: Volume, storage_options: dict[str, Any] | None,
-    record: dict[str, Any],
-) -> tuple[uz.ZarrGroup | None, str]:
-    """The existing output to finish and the state of the run that wrote it, checked
-    against this run's record and the requested layout (``(None, "")`` when there is
-    no output yet: then the conversion starts afresh). Nothing is written.
-
-    Raises
-    ------
-    ValueError
-        No matching run record (see :func:`_check_record`), or the output's Zarr
-        format or level 0's layout (shape, dtype, chunks, shards, codecs, fill value,
-        order, separator) is not the requested one.
-    """
-    try:
-        root = uz.open_group(output, "r+", driver=cfg.driver, storage_options=storage_options)
-    except FileNotFoundError:
-        if output_exists(output, storage_options) and [
-            k for k in list_store(output, storage_options) if k != LOCK_NAME
-        ]:
-            raise ValueError(
-                f"--resume: {output} exists but is not a Zarr group written by "
-                "`unizarr convert`; nothing was changed: choose another OUTPUT"
-            ) from None
-        return None, ""
-    if root.zarr_version != cfg.zarr_version:
-        raise ValueError(
-            f"--resume: {output} is Zarr v{root.zarr_version}, not the requested "
-            f"v{cfg.zarr_version}; convert with --overwrite instead"
-        )
-    if "0" not in root:
-        # interrupted before level 0 was created
-        return root, _check_record(output, root, record)
-    base = root["0"]
-    if not isinstance(base, uz.ZarrArray):
-        raise ValueError(f"--resume: {output}/0 is a group, not an array; convert with --overwrite")
-    expected = resolve_array_spec(
-        vol.shape, vol.dtype, zarr_version=cfg.zarr_version, config=cfg
-    )
-    if not same_layout(base.spec, expected):
-        have, want = base.spec, expected
-        diffs = [
-            f"{name} {getattr(have, name)!r} != {getattr(want, name)!r}"
-            for name in ("shape", "dtype", "chunks", "shards", "compressor", "fill_value",
-                         "order", "dimension_separator")
-            if getattr(have, name) != getattr(want, name)
-        ] or ["metadata differs"]
-        raise ValueError(
-            f"--resume: {output} does not have the requested layout ({'; '.join(diffs)}); "
-            "convert with --overwrite instead"
-        )
-    return root, _check_record(output, root, record)
-
-
-def _print_convert_summary(src: str, vol: Volume, res: ConvertResult) -> None:
+def _print_convert_summary(src: str, res: ConvertResult) -> None:
     con = _stdout_console()
     ratio = res.nbytes / res.nbytes_stored if res.nbytes_stored else float("nan")
     shapes = " → ".join("×".join(map(str, s)) for s in res.shapes)
     extra = " + NIfTI-Zarr header" if res.nifti else ""
     con.print(
-        f"converted {escape(src)} ({escape(vol.format)}) → {escape(res.output)}\n"
+        f"converted {escape(src)} ({escape(res.input_format)}) → {escape(res.output)}\n"
         f"  {len(res.shapes)} level(s) {shapes} ({', '.join(res.axes)}) {res.dtype}, "
         f"OME-NGFF {res.ome_version}{extra}\n"
         f"  {human_bytes(res.nbytes)} logical, {human_bytes(res.nbytes_stored)} stored "
@@ -936,20 +416,21 @@ def _print_convert_summary(src: str, vol: Volume, res: ConvertResult) -> None:
     if res.resumed == "verified":
         con.print("  (--resume: the conversion had completed with this input and these "
                   "options; its blocks were checked, nothing else to do)", markup=False)
-    con.print(escape(_voxel_size_line(vol)))
+    con.print(escape(_voxel_size_line(res)))
 
 
-def _voxel_size_line(vol: Volume) -> str:
+def _voxel_size_line(res: ConvertResult) -> str:
     """The voxel size and unit written, and a warning when the input gave no unit
     (then the sizes are unizarr's placeholders, not physical ones)."""
-    names = [a for a in vol.axes if a in ("z", "y", "x")]
-    sizes = " × ".join(f"{s:g}" for s in vol.space_scale)
-    if vol.space_unit:
-        return f"  voxel size ({', '.join(names)}): {sizes} {vol.space_unit}"
+    names = [a for a in res.axes if a in ("z", "y", "x")]
+    sizes = " × ".join(f"{s:g}" for s in res.space_scale)
+    if res.space_unit:
+        return f"  voxel size ({', '.join(names)}): {sizes} {res.space_unit}"
     return (
         f"  voxel size ({', '.join(names)}): {sizes} (no unit) - warning: the input "
         "states no physical voxel size; give it with --voxel-size and --unit"
     )
+
 
 
 @app.command
@@ -1056,139 +537,26 @@ def convert(
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other")
     cfg = make_config(layout, levels=pyramid.levels, overwrite=overwrite)
-    ome = resolve_ome_version(ome_version, cfg.zarr_version)
-    budget = parse_bytes(max_memory) or DEFAULT_MAX_MEMORY
-    scale = parse_floats(voxel_size, "--voxel-size")
-    space_unit = normalize_unit(unit) if unit is not None else None
-    if unit is not None and space_unit not in SPACE_UNITS:
-        raise ValueError(
-            f"--unit {unit!r} is not a length unit (e.g. micrometer, millimeter, um, mm)"
-        )
-    options = parse_json_object(storage_options, "--storage-options")
-    # --resume accepts an existing output only with a matching run record (checked in
-    # convert_volume before anything is written).
-    check_output(output, overwrite, [input], options, resume=resume)
-    if series == "all":
-        n = _verified_series_count(input, cfg, reader, options)
-        return write_output(
-            output, overwrite, options,
-            lambda path: _convert_all_series(
-                input, path, replace(cfg, overwrite=False), n, reader=reader,
-                pyramid=pyramid, ome_version=ome, max_memory=budget,
-                overrides=(scale, space_unit, name), storage_options=options,
-                resume=resume, quiet=quiet, scheduler=scheduler,
-            ),
-        )
-    picks = dict(reader=reader, series=series, pattern=pattern)
-    ref = InputRef.of(input, driver=cfg.driver, storage_options=options, no_time=cfg.no_time,
-                      **picks)
     with (
-        open_input(input, driver=cfg.driver, storage_options=options, no_time=cfg.no_time,
-                   **picks) as vol,
-        scheduler_client(scheduler) as client,
+        Reporter(quiet) as reporter,
+        reporter.task("level 0 + pyramid", None, unit="blocks") as update,
     ):
-        _apply_overrides(vol, scale, space_unit, name)
-        omero = _omero_options(vol, channel_names, channel_colors, contrast)
-        if pyramid.factors is not None:  # checked before anything is written
-            parse_factors(pyramid.factors, len(pyramid_axes(vol.ndim, pyramid.no_pyramid_axis)))
-        with Reporter(quiet) as reporter:
-            res = write_output(
-                output, overwrite, options,
-                lambda path: convert_volume(
-                    # write_output has cleared or set aside the previous store
-                    vol, path, replace(cfg, overwrite=False), pyramid=pyramid, ome_version=ome, max_memory=budget,
-                    reporter=reporter, storage_options=options, resume=resume,
-                    client=client, input_ref=ref, omero=omero,
-                ),
-            )
-            res.output = output
-        if not quiet:
-            _print_convert_summary(input, vol, res)
+        res = uz.convert(
+            input, output, config=cfg, method=pyramid.method,
+            no_pyramid_axis=pyramid.no_pyramid_axis, sampling=pyramid.sampling,
+            factors=pyramid.factors, ome_version=ome_version,
+            voxel_size=parse_floats(voxel_size, "--voxel-size"), unit=unit, name=name,
+            max_memory=parse_bytes(max_memory),
+            storage_options=parse_json_object(storage_options, "--storage-options"),
+            overwrite=overwrite, resume=resume, scheduler=scheduler, reader=reader,
+            series=series, pattern=pattern, channel_names=channel_names,
+            channel_colors=channel_colors, contrast=contrast,
+            progress=lambda done, total: update(completed=done, total=total),
+        )
+    if not quiet:
+        for i, one in enumerate(res.series or [res]):
+            _print_convert_summary(f"{input} series {i}" if res.series else input, one)
     return 0
-
-
-def _apply_overrides(
-    vol: Volume, scale: list[float] | None, space_unit: str | None, name: str | None
-) -> None:
-    """--voxel-size, --unit and --name over what the input says."""
-    if scale is not None:
-        nspace = len(vol.space_scale)
-        if len(scale) not in (1, nspace):
-            raise ValueError(f"--voxel-size needs 1 or {nspace} values, got {len(scale)}")
-        vol.space_scale = scale * nspace if len(scale) == 1 else scale
-    if space_unit is not None:
-        vol.space_unit = space_unit
-    if name is not None:
-        vol.name = name
-
-
-def _verified_series_count(
-    input: str, cfg: uz.ZarrConfig, reader: str | None, storage_options: dict[str, Any] | None
-) -> int:
-    """How many series INPUT holds, each opened (and so verified) before anything is
-    written or replaced."""
-    from .readers import count_series
-
-    n = count_series(input, reader)
-    for i in range(n):
-        with open_input(input, reader=reader, series=i, driver=cfg.driver,
-                        storage_options=storage_options, no_time=cfg.no_time):
-            pass
-    return n
-
-
-def _convert_all_series(
-    input: str, output: str, cfg: uz.ZarrConfig, n: int, *, reader: str | None,
-    pyramid: PyramidOptions, ome_version: str, max_memory: int,
-    overrides: tuple[Any, Any, Any], storage_options: dict[str, Any] | None,
-    resume: bool, quiet: bool, scheduler: str | None,
-) -> int:
-    """``--series all``: every image of INPUT as ``OUTPUT/<i>``, in the bioformats2raw
-    layout (``bioformats2raw.layout`` on the root, the series list on ``OUTPUT/OME``).
-
-    The ``n`` series were verified by :func:`_verified_series_count`; the root's
-    attributes, which say "this is a complete collection", are written last.
-    """
-    if resume and _exists(output, storage_options):
-        root = uz.open_group(output, "r+", driver=cfg.driver, storage_options=storage_options)
-    else:
-        root = uz.from_config(output, cfg, storage_options=storage_options)
-    sub_cfg = replace(cfg, overwrite=False)
-    names = [str(i) for i in range(n)]
-    with scheduler_client(scheduler) as client:
-        for i in range(n):
-            ref = InputRef.of(input, driver=cfg.driver, storage_options=storage_options,
-                              no_time=cfg.no_time, reader=reader, series=i)
-            target = f"{output.rstrip('/')}/{i}"
-            with open_input(input, reader=reader, series=i, driver=cfg.driver,
-                            storage_options=storage_options, no_time=cfg.no_time) as vol:
-                _apply_overrides(vol, *overrides)
-                with Reporter(quiet) as reporter:
-                    res = convert_volume(
-                        vol, target, sub_cfg, pyramid=pyramid, ome_version=ome_version,
-                        max_memory=max_memory, reporter=reporter,
-                        storage_options=storage_options, resume=resume, client=client,
-                        input_ref=ref,
-                    )
-                if not quiet:
-                    _print_convert_summary(f"{input} series {i}", vol, res)
-    ome_group = root.require_group("OME")
-    if ome_version == "0.4":
-        ome_group.attrs.put({"series": names})
-        root.attrs.put({**root.attrs.asdict(), "bioformats2raw.layout": 3})
-    else:
-        ome_group.attrs.put({"ome": {"version": ome_version, "series": names}})
-        root.attrs.put({**root.attrs.asdict(),
-                        "ome": {"version": ome_version, "bioformats2raw.layout": 3}})
-    return 0
-
-
-def _exists(output: str, storage_options: dict[str, Any] | None) -> bool:
-    try:
-        uz.open_group(output, "r", storage_options=storage_options)
-    except FileNotFoundError:
-        return False
-    return True
 
 
 def convert_labels(
@@ -1204,45 +572,28 @@ def convert_labels(
     quiet: bool,
 ) -> int:
     """``convert SEG --label-of IMAGE --name NAME [--lut T]``: see :func:`convert`."""
-    from .labels import read_lut, write_labels
-
     if image is None:
         raise ValueError("--lut needs --label-of IMAGE (and --name NAME)")
     if output is not None:
         raise ValueError(f"--label-of writes into {image}/labels/NAME; drop OUTPUT ({output})")
     if not name:
         raise ValueError("--label-of needs --name NAME (the label image's name)")
-    if lut is not None:
-        read_lut(lut)  # a bad table is refused before anything else is opened
-    budget = parse_bytes(max_memory) or DEFAULT_MAX_MEMORY
+    budget = parse_bytes(max_memory)
     # mean (the image default) would invent label values: labels default to mode.
     method = "mode" if pyramid.method == "mean" else pyramid.method
-    root = uz.open_group(image, "r+", driver=driver)
-    with open_input(input, driver=driver) as vol:
-        scale = None
-        if vol.nifti_header is not None:
-            scale = list(vol.space_scale)
-            image_header = uz.read_nifti_header(root) if "nifti" in root else None
-            if image_header is not None and not np.allclose(
-                image_header.get_best_affine(), vol.nifti_header.get_best_affine(), atol=1e-4
-            ):
-                raise ValueError(
-                    f"{input} is not on the voxel grid of {image} (their NIfTI affines "
-                    "differ); resample the segmentation onto the image first"
-                )
-        with Reporter(quiet) as reporter:
-            with reporter.task("labels", None, unit="blocks") as update:
-                group = write_labels(
-                    root, name, _RegionSource(vol), lut=lut, method=method,
-                    space_scale=scale, overwrite=overwrite, max_memory=budget,
-                    progress=lambda done, total: update(completed=done, total=total),
-                )
+    with Reporter(quiet) as reporter, reporter.task("labels", None, unit="blocks") as update:
+        group = library_convert_labels(
+            input, image, name, lut=lut, method=method, driver=driver,
+            max_memory=budget, overwrite=overwrite,
+            progress=lambda done, total: update(completed=done, total=total),
+        )
     if not quiet:
         _stdout_console().print(
             f"labels {escape(input)} → {escape(group.url)} "
             f"({len(level_paths(group))} level(s), {method})"
         )
     return 0
+
 
 
 # -- info / validate ----------------------------------------------------------------------
@@ -1579,7 +930,8 @@ def serve(
     verbose
         Log every request on stderr.
     """
-    from .serve import serve as start, viewer_links
+    from .serve import serve as start
+    from .serve import viewer_links
 
     options = parse_json_object(read.storage_options, "--storage-options")
     node = open_zarr(store, "r", driver=read.driver, storage_options=options)
@@ -1635,7 +987,8 @@ def view(
     """
     import warnings
 
-    from .view import remote_source_url, store_images, view as start, viewer_state
+    from .view import remote_source_url, store_images, viewer_state
+    from .view import view as start
 
     options = parse_json_object(read.storage_options, "--storage-options")
     if print_state:
@@ -1715,10 +1068,15 @@ def demo(
     ome = resolve_ome_version("auto", zarr_version)
     con = _stdout_console()
     con.print(f"sample: {sample} (nibabel test data, no network)", markup=False)
-    with open_input(sample) as vol, Reporter(quiet) as reporter:
-        res = convert_volume(vol, output, cfg, pyramid=PyramidOptions(), ome_version=ome,
-                             max_memory=DEFAULT_MAX_MEMORY, reporter=reporter)
-    _print_convert_summary(str(sample.name), vol, res)
+    with (
+        open_input(sample) as vol,
+        Reporter(quiet) as reporter,
+        reporter.task("level 0 + pyramid", None, unit="blocks") as update,
+    ):
+        res = convert_volume(vol, output, cfg, pyramid=PyramidSettings(), ome_version=ome,
+                             max_memory=DEFAULT_MAX_MEMORY,
+                             progress=lambda done, total: update(completed=done, total=total))
+    _print_convert_summary(str(sample.name), res)
     con.print()
     root = uz.open_group(output, "r", driver=driver)
     con.print(render_tree(describe(root, label=output)))

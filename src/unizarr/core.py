@@ -1062,58 +1062,10 @@ class ZarrGroup(ZarrNode):
         return self.create_array(name, shape, dtype, data=data, **opts)
 
 
-    # -- linc-convert's group methods (SPEC section 9): thin delegations ---------------
-    def generate_pyramid(
-        self,
-        levels: int = -1,
-        ndim: int = 3,
-        mode: Any = "mean",
-        no_pyramid_axis: Any = None,
-        **kwargs: Any,
-    ) -> list[tuple[int, ...]]:
-        """Build levels ``"1"``, ``"2"``, ... from ``"0"``; see
-        :func:`unizarr.generate_pyramid`. ``mode`` is the method (``"mean"``, ...),
-        ``ndim`` the number of spatial axes; the other keywords (``max_memory``,
-        ``source``, ``resume``, ``client``, ...) pass through, so ``client=`` runs
-        the tiles on a ``dask.distributed`` cluster. Returns every level's shape,
-        level 0 first."""
-        from .pyramid import generate_pyramid
-
-        method = kwargs.pop("method", mode)
-        return generate_pyramid(
-            self, levels, method=method, no_pyramid_axis=no_pyramid_axis, spatial_ndim=ndim,
-            **kwargs,
-        )
-
-    def write_ome_metadata(
-        self,
-        axes: Sequence[Any],
-        space_scale: Any = 1.0,
-        time_scale: float = 1.0,
-        space_unit: str | None = "micrometer",
-        time_unit: str | None = "second",
-        name: str = "",
-        pyramid_aligns: Any = 2,
-        levels: int | None = None,
-        no_pool: int | None = None,
-        multiscales_type: str = "",
-        ome_version: str = "0.4",
-    ) -> dict[str, Any]:
-        """Write OME-NGFF multiscales metadata; see :func:`unizarr.write_ome_metadata`
-        (same positional order as linc-convert's method)."""
-        from .ome import write_ome_metadata
-
-        return write_ome_metadata(
-            self, axes, space_scale=space_scale, time_scale=time_scale, space_unit=space_unit,
-            time_unit=time_unit, name=name, pyramid_aligns=pyramid_aligns, levels=levels,
-            ome_version=ome_version, no_pool=no_pool, multiscales_type=multiscales_type,
-        )
-
-    def write_nifti_header(self, header: Any) -> ZarrArray:
-        """Store a nibabel NIfTI header as NIfTI-Zarr; see :func:`unizarr.write_nifti_header`."""
-        from .nifti import write_nifti_header
-
-        return write_nifti_header(self, header)
+    # linc-convert's group methods (SPEC section 9) - ``generate_pyramid``,
+    # ``write_ome_metadata`` and ``write_nifti_header`` - are defined in unizarr.linc,
+    # above the pyramid/OME/NIfTI modules they delegate to, and installed on this
+    # class when ``unizarr`` is imported: the node model imports no higher floor.
 
 
 def _layout_kwargs(spec: ArraySpec) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from .pyramid import (
     _TileWork,
     _write_missing,
     get_kernel,
+    register_cluster_executor,
 )
 
 #: Largest numpy ``source=`` sent to the workers (scattered once). Anything bigger
@@ -396,5 +397,8 @@ def _write_task(job: _Job, bounds: tuple[tuple[int, int], ...], *parts: list[np.
     """Assemble a split tile from its pieces' results and write it."""
     job.work().write_reduced(job.plan, job.plan.tile_at(bounds), parts, job.dtype)
 
+
+# generate_pyramid(client=...) runs its plan through this module.
+register_cluster_executor(resolve_client, stage_source, run_on_cluster)
 
 __all__ = ["MAX_SCATTER_BYTES", "resolve_client", "run_on_cluster", "stage_source"]

@@ -45,6 +45,29 @@ METHODS = ("mean", "median", "mode", "min", "max", "nearest")
 #: tiles of a 512^3 uint16 pyramid (128^3 chunks) to one chunk per level instead of the
 #: whole of level 1: 1.2x instead of 1.3x the input in peak memory, same speed.
 DEFAULT_MAX_MEMORY = 128 * 2**20
+#: The cluster executor: :mod:`unizarr.distributed` (above this module, whose plan,
+#: tiles and kernels it runs on ``dask.distributed`` workers) registers its
+#: ``resolve_client``, ``stage_source`` and ``run_on_cluster`` here when it is imported,
+#: which ``import unizarr`` does. A peer of the local threaded executor, not a callee.
+_CLUSTER_EXECUTOR: tuple[Callable[..., Any], ...] | None = None
+
+
+def register_cluster_executor(
+    resolve_client: Callable[..., Any],
+    stage_source: Callable[..., Any],
+    run_on_cluster: Callable[..., Any],
+) -> None:
+    """Install the cluster executor :func:`generate_pyramid` uses for ``client=``."""
+    global _CLUSTER_EXECUTOR
+    _CLUSTER_EXECUTOR = (resolve_client, stage_source, run_on_cluster)
+
+
+def _cluster_executor() -> tuple[Callable[..., Any], ...]:
+    if _CLUSTER_EXECUTOR is None:  # only when unizarr.pyramid is loaded on its own
+        raise RuntimeError("no cluster executor registered: import unizarr first")
+    return _CLUSTER_EXECUTOR
+
+
 #: Input bytes a kernel processes at a time: small enough to stay in the CPU cache.
 _CACHE_BLOCK = 512 * 2**10
 
@@ -1420,9 +1443,7 @@ def generate_pyramid(
     >>> uz.generate_pyramid(g)                                   # doctest: +SKIP
     [(256, 256, 256), (128, 128, 128), (64, 64, 64)]
     """
-    # Imported here: unizarr.distributed imports this module.
-    from .distributed import resolve_client, run_on_cluster, stage_source
-
+    resolve_client, stage_source, run_on_cluster = _cluster_executor()
     if not isinstance(group, ZarrGroup):
         raise TypeError(f"generate_pyramid needs a unizarr ZarrGroup, got {type(group).__name__}")
     if group.read_only:

@@ -19,7 +19,7 @@ import pytest
 import unizarr as uz
 from tests.adversarial.cli import levels_of, make_npy, run_cli
 from tests.helpers import ok
-from unizarr.cli import CONVERT_RECORD
+from unizarr.convert import CONVERT_RECORD
 
 LAYOUTS = {
     "v2": ["--zarr-version", "2", "--chunk", "8"],

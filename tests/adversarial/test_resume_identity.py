@@ -19,7 +19,7 @@ import pytest
 import unizarr as uz
 from tests.adversarial.cli import levels_of, make_npy, run_cli
 from tests.helpers import ok, user_error
-from unizarr.cli import CONVERT_RECORD
+from unizarr.convert import CONVERT_RECORD
 from unizarr.pyramid import RUN_RECORD
 
 

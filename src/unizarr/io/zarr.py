@@ -1,5 +1,6 @@
-"""Zarr input (any unizarr can open: local, ``s3://``, ``gs://``, ``http(s)://``) and the
-small readers of OME-NGFF metadata that the command line needs.
+"""Opening Zarr (any unizarr can open: local, ``s3://``, ``gs://``, ``http(s)://``) and the
+small readers of OME-NGFF metadata that the command line needs (the Zarr input reader
+itself is :func:`unizarr.readers.zarr.read_zarr`).
 
 An OME-Zarr group is read at its first (finest) multiscale level with its axes, scales
 and units; a group with a NIfTI-Zarr ``nifti`` member also brings its header. A plain
@@ -14,7 +15,7 @@ from typing import Any
 
 from ..core import ZarrNode
 from ..ome import find_multiscale
-from .volume import CANONICAL_AXES, Volume, default_axes, normalize_unit
+from .volume import CANONICAL_AXES, default_axes, normalize_unit
 
 #: Files that mark a local directory as a Zarr node.
 ZARR_MARKERS = ("zarr.json", ".zgroup", ".zarray")
@@ -125,11 +126,3 @@ def ome_attrs_for(attrs: Mapping[str, Any], ome_version: str) -> dict[str, Any]:
     ]
     attrs["ome"] = ome
     return attrs
-
-
-# -- input ---------------------------------------------------------------------------
-def read_zarr(url: str | os.PathLike, **options: Any) -> Volume:
-    """Open a Zarr group or array as a lazy Volume (see :func:`unizarr.readers.zarr.read_zarr`)."""
-    from ..readers.zarr import read_zarr as _read_zarr  # the reader lives in readers/
-
-    return _read_zarr(url, **options)

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import CorruptDataError
 from ..io.volume import CANONICAL_AXES, Volume
-from .tiff import _imagej_sizes, _natural_key, check_log, is_glob, quiet_tifffile
+from .tiff_common import _imagej_sizes, _natural_key, check_log, is_glob, quiet_tifffile
 
 OPTIONS = frozenset({"pattern"})
 TIFF_SUFFIXES = (".tif", ".tiff")
