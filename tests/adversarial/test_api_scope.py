@@ -10,7 +10,6 @@ Every refusal asserts ``FileExistsError`` naming the location AND the unchanged 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import boto3
