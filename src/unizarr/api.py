@@ -24,8 +24,10 @@ def open_group(
         Local path, ``file://``, ``memory://``, ``s3://``, ``gs://`` or ``http(s)://``.
     mode : {"r", "r+", "a", "w", "w-"}
         ``r`` read-only, must exist; ``r+`` read/write, must exist; ``a`` read/write,
-        create if missing; ``w`` create, deleting what exists; ``w-`` create, fail if
-        it exists.
+        create if missing; ``w`` create, deleting what exists (only an empty location
+        or a Zarr node with nothing foreign in it; anything else, e.g. a bucket root
+        with objects or a non-Zarr folder, raises ``FileExistsError``, see
+        ``docs/safety.md``); ``w-`` create, fail if it exists.
     driver : {"zarr-python", "tensorstore"}, optional
         Engine; default ``"zarr-python"``.
     zarr_version : {2, 3}, optional

@@ -39,6 +39,7 @@ from .paths import (
     validate_member_name,
 )
 from .integrity import block_problem, check_allocation
+from .output_guard import check_node_replaceable, check_not_a_file
 from .safety import FOLLOW_SYMLINKS_OPTION, overlap
 from .registry import driver_from_token, driver_token, get_driver
 
@@ -539,6 +540,25 @@ class ZarrArray(ZarrNode):
         before it is rewritten (writers may read a partial edge block back)."""
         self._check_writable()
         self._ref.kv.delete_prefix(join_key(self._ref.path, self._block_key(index)))
+
+    def block_key(self, index: Sequence[int]) -> str:
+        """The store key (relative to the store root) of the write block — the shard
+        when the array is sharded, else the chunk — at grid ``index``.
+
+        Read-only: it names where the engine keeps the block (per the array's chunk key
+        encoding and Zarr version); whether the block is stored is not checked.
+
+        Examples
+        --------
+        >>> a.block_key((0, 1))   # v3 default encoding, array "0" of a group  # doctest: +SKIP
+        '0/c/0/1'
+        """
+        return join_key(self._ref.path, self._block_key(index))
+
+    def block_bytes(self, index: Sequence[int]) -> bytes | None:
+        """The stored (encoded) object of the write block at grid ``index``, or ``None``
+        when it is not stored. Read-only; nothing is decoded or checked."""
+        return self._ref.kv.get(self.block_key(index))
 
     def _block_key(self, index: Sequence[int]) -> str:
         """The store key (below the array) of the write block at grid ``index``."""
@@ -1263,6 +1283,8 @@ def _open_or_create(
     defer_data: bool = False,
 ) -> Any:
     location, kv = ref.root, ref.kv
+    if mode == "w":
+        check_not_a_file(location)  # before the engine reads (and would create) the path
     try:
         info = md.detect_node(kv, "")
     except PermissionError as exc:
@@ -1288,6 +1310,8 @@ def _open_or_create(
     if location.read_only_scheme and mode in ("w", "w-"):
         raise ReadOnlyError(f"{location.url} is served over HTTP and is read-only; use mode='r'")
     action = plan_open(mode, info is not None, location.url)
+    if mode == "w":  # replaces only an empty location or a Zarr node (docs/safety.md)
+        check_node_replaceable(kv, location)
     if action is Action.OPEN:
         cls = array_cls if kind == "array" else group_cls
         if location.read_only_scheme:

@@ -32,7 +32,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .paths import Location, parse_url
+from . import metadata as md
+from .errors import MetadataError
+from .kvstore import KVStore
+from .paths import Location, join_key, parse_url
 
 #: Files that make a directory (or prefix) a Zarr node.
 NODE_FILES = frozenset({"zarr.json", ".zgroup", ".zarray"})
@@ -204,6 +207,104 @@ def check_not_input(output: str, inputs: Sequence[str]) -> None:
             )
 
 
+def is_bucket_root(loc: Location) -> bool:
+    """``s3://bucket`` or ``gs://bucket``: a whole bucket, never replaced."""
+    return loc.scheme in ("s3", "gs") and "/" not in loc.path.strip("/")
+
+
+def _node_keys(kv: KVStore, prefix: str, found: list[str], foreign: list[int]) -> None:
+    """Append to ``found`` the keys at and below ``prefix`` that :func:`foreign_keys`
+    needs to judge them: an array's directory is not listed (its chunks, shards and
+    engine temporaries are its own; only its metadata key is reported), every other
+    directory is. Stops once :data:`_SHOWN` + 1 objects are certainly foreign (a
+    bucket with millions of objects is refused without listing all of them)."""
+    try:
+        info = md.detect_node(kv, prefix)
+    except MetadataError:
+        info = None  # an unreadable document: the directory counts as foreign
+    if info is not None and info.kind == "array":
+        found.append(join_key(prefix, "zarr.json" if info.zarr_version == 3 else ".zarray"))
+        return
+    for name in sorted(kv.list_dir(prefix)):
+        if foreign[0] > _SHOWN:
+            return
+        key = join_key(prefix, name)
+        own = info is not None and (name in META_FILES or name.startswith(OWN_PREFIX))
+        if kv.local_root is not None:
+            is_dir = os.path.isdir(os.path.join(kv.local_root, *key.split("/")))
+        else:  # fsspec lists a key as itself; object stores have no empty "directories"
+            is_dir = not own and kv.list_dir(key) not in ([], [name])
+        if is_dir:
+            _node_keys(kv, key, found, foreign)  # (an empty local directory holds nothing)
+            continue
+        found.append(key)
+        if not own and not (prefix == "" and name.startswith(OWN_PREFIX)):
+            foreign[0] += 1
+
+
+_SHOWN = 3
+
+
+def check_not_a_file(loc: Location) -> None:
+    """Refuse mode ``"w"`` on a local path that exists and is not a directory (checked
+    before any engine touches the path: zarr-python would try to create it).
+
+    Raises
+    ------
+    FileExistsError
+        ``loc`` is a file (or another non-directory).
+    """
+    if loc.is_local and os.path.lexists(loc.path) and not os.path.isdir(loc.path):
+        raise FileExistsError(
+            f"{loc.url} exists and is not a directory; mode 'w' replaces only Zarr stores: "
+            "remove it yourself or choose another path"
+        )
+
+
+def check_node_replaceable(kv: KVStore, loc: Location) -> None:
+    """Refuse to replace the store root of ``kv`` (at ``loc``) with mode ``"w"`` unless
+    it holds nothing, or a Zarr node whose objects are all Zarr's (the rule of
+    :func:`check_replaceable`, read through the driver's own store, so it holds for
+    ``memory://`` and for both engines alike). Nothing is changed either way.
+
+    unizarr's own documents (``.unizarr-*``, e.g. the write lock of a running
+    ``convert``) do not count as content.
+
+    Raises
+    ------
+    FileExistsError
+        A bucket root holding objects, a file, a non-Zarr folder or prefix, or a Zarr
+        node with foreign objects in it.
+    """
+    url = loc.url
+    check_not_a_file(loc)
+    names = [n for n in kv.list_dir("") if not n.startswith(OWN_PREFIX)]
+    if not names:
+        return  # nothing stored: nothing to lose
+    if is_bucket_root(loc):
+        raise FileExistsError(
+            f"{url} is a bucket root holding objects; mode 'w' never replaces a whole "
+            "bucket: write to a prefix (s3://bucket/name.zarr) or empty it yourself"
+        )
+    keys: list[str] = []
+    foreign_count = [0]
+    _node_keys(kv, "", keys, foreign_count)
+    foreign = foreign_keys(keys, kv.get)
+    if not foreign:
+        return
+    if not any(k in NODE_FILES for k in keys):
+        raise FileExistsError(
+            f"{url} is not a Zarr store (no zarr.json/.zgroup/.zarray at its root) and "
+            "holds other objects; mode 'w' replaces only Zarr stores: remove it yourself "
+            f"or choose a sub-path (e.g. {url}/name.zarr)"
+        )
+    shown = ", ".join(foreign[:_SHOWN]) + (" ..." if len(foreign) > _SHOWN else "")
+    raise FileExistsError(
+        f"{url} holds objects that are not Zarr data ({shown}); mode 'w' would delete "
+        "them: move them away yourself or choose another path"
+    )
+
+
 def check_replaceable(output: str, options: dict[str, Any] | None = None) -> None:
     """Refuse to replace ``output`` unless it is a Zarr store with nothing foreign in it
     (and not a bucket root). Nothing is changed either way.
@@ -214,7 +315,7 @@ def check_replaceable(output: str, options: dict[str, Any] | None = None) -> Non
         ``output`` is a file, a bucket root, not a Zarr store, or holds foreign objects.
     """
     loc = parse_url(output)
-    if loc.scheme in ("s3", "gs") and "/" not in loc.path.strip("/"):
+    if is_bucket_root(loc):
         raise FileExistsError(
             f"{output} is a bucket root; --overwrite never replaces a whole bucket: "
             "write to a prefix (s3://bucket/name.zarr)"

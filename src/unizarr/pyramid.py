@@ -36,7 +36,6 @@ from . import layout
 from .core import ZarrArray, ZarrGroup, copy_data
 from .errors import ReadOnlyError, StoreUnavailableError
 from .layout import ArraySpec
-from .paths import join_key
 from .threads import shared_pool, usable_cpus
 
 #: Reduction methods accepted by name.
@@ -1155,14 +1154,6 @@ def _finished_blocks(target: ZarrArray, workers: int) -> set[tuple[int, ...]]:
         return {b for b, ok in zip(blocks, pool.map(decodes, blocks)) if ok}
 
 
-def _block_key(target: ZarrArray, index: Sequence[int]) -> str:
-    """The store key of the write block at grid ``index`` (as ``delete_block`` names it)."""
-    prefix, sep = target._key_encoding()
-    parts = [str(int(i)) for i in index] or ["0"]
-    name = sep.join(([prefix] if prefix else []) + parts) if index else (prefix or "0")
-    return join_key(target._ref.path, name)
-
-
 def _crc32c(data: bytes) -> int:
     """CRC-32C (Castagnoli) of ``data``, the checksum of sharding indexes."""
     try:
@@ -1179,7 +1170,7 @@ def _block_intact(target: ZarrArray, index: Sequence[int]) -> bool:
     """Whether the stored object of a write block can be whole: not empty, and for a
     shard, an index (checksum verified when it has one) whose chunks lie inside it.
     A crash of a non-atomic writer leaves empty or truncated objects."""
-    raw = target._ref.kv.get(_block_key(target, index))
+    raw = target.block_bytes(index)
     if not raw:
         return False
     if target.shards is None:
