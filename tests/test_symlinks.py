@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 
 import unizarr as uz
 from tests.helpers import snapshot
@@ -25,8 +26,13 @@ def test_delete_does_not_follow_symlinks(driver, zarr_version, tmp_path):
     del g["a"]
     del g["b"]
     assert g.keys() == []
-    # whole-store replacement (mode "w") must not follow links either
+    # whole-store replacement (mode "w") must not follow links either: a link the user
+    # made is not Zarr data, so mode "w" refuses (docs/safety.md, scope of mode "w")
     os.symlink(outside, tmp_path / "s.zarr" / "top")
+    with pytest.raises(FileExistsError, match="top"):
+        uz.open_group(tmp_path / "s.zarr", "w", driver=driver, zarr_version=zarr_version)
+    assert os.path.islink(tmp_path / "s.zarr" / "top")
+    os.unlink(tmp_path / "s.zarr" / "top")
     uz.open_group(tmp_path / "s.zarr", "w", driver=driver, zarr_version=zarr_version)
     assert snapshot(outside) == before
 

@@ -231,7 +231,10 @@ def _node_keys(kv: KVStore, prefix: str, found: list[str], foreign: list[int]) -
         key = join_key(prefix, name)
         own = info is not None and (name in META_FILES or name.startswith(OWN_PREFIX))
         if kv.local_root is not None:
-            is_dir = os.path.isdir(os.path.join(kv.local_root, *key.split("/")))
+            # a symlink is an object of its own, never followed (as ``_local_keys``):
+            # replacing would remove the link the user made
+            path = os.path.join(kv.local_root, *key.split("/"))
+            is_dir = os.path.isdir(path) and not os.path.islink(path)
         else:  # fsspec lists a key as itself; object stores have no empty "directories"
             is_dir = not own and kv.list_dir(key) not in ([], [name])
         if is_dir:
