@@ -13,6 +13,7 @@ import pytest
 
 import unizarr as uz
 from unizarr import pyramid as P
+from unizarr.pyramid.resume import run_options
 from tests.adversarial.conftest import tree_hashes
 from tests.helpers import ok, user_error
 
@@ -186,8 +187,8 @@ def test_on_a_dask_cluster(tmp_path, client):
 def test_resume_refuses_other_factors(tmp_path, driver):
     g, data, _ = build(tmp_path, driver, 3, levels=2, factors="1,2,2")
     g._set_hidden(P.RUN_RECORD, json.dumps(
-        P._run_options(P.level_plan(data.shape, (4, 8, 8), (0, 1, 2), 2)[0], (0, 1, 2),
-                       "mean", False, None)).encode())
+        run_options(P.level_plan(data.shape, (4, 8, 8), (0, 1, 2), 2)[0], (0, 1, 2),
+                    "mean", False, None)).encode())
     with pytest.raises(ValueError, match="resume it with the same arguments"):
         uz.generate_pyramid(g, 2, factors="1,2,2", resume=True)
 

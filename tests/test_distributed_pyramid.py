@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import unizarr as uz
-import unizarr.distributed as uzd
+import unizarr.pyramid.cluster as uz_cluster
 from tests.helpers import snapshot
 
 distributed = pytest.importorskip("distributed")
@@ -203,7 +203,7 @@ def test_numpy_sources_small_are_scattered_big_are_refused(client, tmp_path, mon
             uz.generate_pyramid(g, max_memory=BUDGET, source=x, write_base=True, client=other)
         assert snapshot(tmp_path / "np.zarr") == want
         assert ran(ts, "unizarr-base") and ran(ts, "unizarr-tile")
-        monkeypatch.setattr(uzd, "MAX_SCATTER_BYTES", x.nbytes - 1)
+        monkeypatch.setattr(uz_cluster, "MAX_SCATTER_BYTES", x.nbytes - 1)
         with pytest.raises(ValueError, match="dask array"):
             uz.generate_pyramid(g, source=x, write_base=True, client=other)
 

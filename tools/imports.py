@@ -46,7 +46,14 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("entry points", ["api"]),
     ("drivers", ["drivers", "drivers.*"]),
     ("blocks", ["blocks", "dask_blocks"]),
-    ("pyramid", ["pyramid", "pyramid.*", "distributed"]),
+    # the cluster plumbing (which client, futures in flight) under the pyramid that uses it
+    ("cluster", ["distributed"]),
+    # the pyramid package: its plan and kernels, the tile work and resume decisions
+    # both executors share, the executors as peers, and the entry point that picks one
+    ("pyramid plan", ["pyramid.plan", "pyramid.kernels"]),
+    ("pyramid parts", ["pyramid.tiles", "pyramid.resume"]),
+    ("executors", ["pyramid.local", "pyramid.cluster"]),
+    ("pyramid", ["pyramid", "pyramid.*"]),
     ("formats", ["ome", "ome.*", "nifti", "validation", "channels", "labels"]),
     ("readers", ["readers", "readers.*", "io", "io.volume", "io.nifti", "io.npy", "io.tiff",
                  "io.zarr", "io.worker_input"]),

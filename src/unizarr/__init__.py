@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from . import distributed as _distributed  # noqa: F401 (registers the cluster executor)
 from . import linc as _linc
 from .api import from_config, open_array, open_group
 from .config import ZarrConfig
