@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import unizarr as uz
-from unizarr import pyramid as P
-from unizarr.pyramid.resume import run_options
 from tests.adversarial.conftest import tree_hashes
 from tests.helpers import ok, user_error
+from unizarr import pyramid as P
+from unizarr.pyramid.resume import run_options
 
 
 def ref_halve(x: np.ndarray, axes) -> np.ndarray:
