@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 import unizarr as uz
 from tests.adversarial.conftest import tree_hashes
@@ -256,3 +255,24 @@ def test_bytes_backed_array_is_reused(tmp_path, driver):
     g = _build(tmp_path / "a.zarr", data, driver, 3)
     assert _pyramid(g) == "reused"
     assert tree_hashes(tmp_path / "a.zarr") == _reference(tmp_path / "ref.zarr", g, driver, 3)
+
+
+def test_convert_never_reads_level0_back(tmp_path, driver, zarr_version, monkeypatch):
+    """``uz.convert`` (and the CLI, which calls it) already writes level 0 and the
+    pyramid in one pass from the input: no read of the stored level 0 at all."""
+    np.save(tmp_path / "vol.npy", _volume())
+    reads: list[str] = []
+    real = uz.ZarrArray.__getitem__
+
+    def counting(self, key):  # noqa: ANN001, ANN202
+        reads.append(self.url)
+        return real(self, key)
+
+    monkeypatch.setattr(uz.ZarrArray, "__getitem__", counting)
+    out = tmp_path / "out.zarr"
+    uz.convert(str(tmp_path / "vol.npy"), str(out), driver=driver, zarr_version=zarr_version,
+               chunk=16, levels=LEVELS)
+    monkeypatch.undo()
+    assert str(out / "0") not in reads
+    assert np.array_equal(uz.open_array(str(out / "0"), mode="r")[...], _volume())
+    assert uz.open_array(str(out / "3"), mode="r").shape == (5, 7, 6)

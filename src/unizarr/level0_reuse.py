@@ -199,44 +199,43 @@ def remember(arr: Any, sel: Any, value: Any) -> None:
 
 
 # -- the question generate_pyramid asks ---------------------------------------------------
-def _fallback(reason: str) -> None:
-    with _lock:
-        _stats["fallbacks"] += 1
-        _stats["last"] = reason
-    return None
-
-
-def source_for(base: Any) -> np.ndarray | None:
-    """The numpy array ``base`` was last written from, when it provably still holds
-    exactly ``base``'s stored content (see the module docstring); else ``None``."""
+def _decide(base: Any) -> tuple[np.ndarray | None, str]:
+    """The reusable source of ``base`` and ``"reused"``, or ``None`` and why not."""
     path = _local_dir(base)
     if path is None:
-        return _fallback("the store is not a local directory")
+        return None, "the store is not a local directory"
     with _lock:
         record = _records.get(path)
     if record is None:
-        return _fallback("no whole-array write of a numpy array recorded for this array")
+        return None, "no whole-array write of a numpy array recorded for this array"
     src = record.source()
     if src is None:
         forget(base)
-        return _fallback("the source array was garbage-collected")
+        return None, "the source array was garbage-collected"
     if (
         np.dtype(base.dtype) != record.dtype
         or src.dtype != record.dtype
         or tuple(base.shape) != record.shape
         or tuple(src.shape) != record.shape
     ):
-        return _fallback("dtype or shape differ from the recorded write")
+        return None, "dtype or shape differ from the recorded write"
     reason = _mutable_reason(src)
     if reason is not None:
-        return _fallback(reason)
+        return None, reason
     if _backing_stat(src) != record.backing:
-        return _fallback("the source's file changed since it was written")
+        return None, "the source's file changed since it was written"
     if _stored_digest(path) != record.stored:
-        return _fallback("the stored array changed since it was written")
+        return None, "the stored array changed since it was written"
+    return src, "reused"
+
+
+def source_for(base: Any) -> np.ndarray | None:
+    """The numpy array ``base`` was last written from, when it provably still holds
+    exactly ``base``'s stored content (see the module docstring); else ``None``."""
+    src, why = _decide(base)
     with _lock:
-        _stats["reused"] += 1
-        _stats["last"] = "reused"
+        _stats["reused" if src is not None else "fallbacks"] += 1
+        _stats["last"] = why
     return src
 
 
