@@ -242,6 +242,23 @@ CONTENDERS: list[Contender] = [
         big=True,
     ),
     Contender(
+        "uz.ts.api",
+        "pipeline",
+        "uz:api_ts",
+        "unizarr, driver='tensorstore', the straightforward way: create_array(data=memmap)"
+        " + generate_pyramid(levels=3, method='mean') + write_ome_metadata",
+        big=True,
+        input_mode="mmap",
+    ),
+    Contender(
+        "uz.zarr.api",
+        "pipeline",
+        "uz:api_zarr",
+        "unizarr, driver='zarr-python': same straightforward calls",
+        big=True,
+        input_mode="mmap",
+    ),
+    Contender(
         "ts.reads",
         "reads",
         "reads:ts_reads",

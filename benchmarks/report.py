@@ -307,6 +307,7 @@ def compute_ratios(rows: list[Row], workloads: dict[str, str]) -> list[Ratio]:
         for lay in write_layouts:
             r.group = f"{wl_label}, {lay}"
             peers = [(p, lay, wl) for p in PEERS]
+            uz_ts = ("uz.ts", lay, wl)
             for drv, peer_target, raw, l0_target in (
                 ("ts", 0.4, "ts.raw", 0.9),
                 ("zarr", 0.6, "zarr.raw", 1.0),
@@ -346,6 +347,19 @@ def compute_ratios(rows: list[Row], workloads: dict[str, str]) -> list[Ratio]:
                     r.memory(
                         f"uz.{drv} peak anon MiB, out-of-core", uz, absolute=True, target=512.0
                     )
+            # The straightforward API (create_array(data=memmap), then generate_pyramid):
+            # what converters write without knowing about source=/write_base=.
+            api_ts, api_zarr = ("uz.ts.api", lay, wl), ("uz.zarr.api", lay, wl)
+            r.time("uz.ts.api straightforward / hand-rolled ts.pyramid", api_ts,
+                   [("ts.pyramid", lay, wl)], "<=", 0.9)
+            r.time("uz.ts one-pass / hand-rolled ts.pyramid (round 2)", uz_ts,
+                   [("ts.pyramid", lay, wl)], "<=", 0.8)
+            r.time("uz.ts.api straightforward / fastest peer pipeline", api_ts, peers, "<=", 0.35)
+            r.time("uz.zarr.api straightforward / fastest peer pipeline", api_zarr, peers,
+                   "<=", 0.6)
+            r.time("uz.ts.api straightforward / uz.ts one-pass", api_ts, [uz_ts], "<=", None)
+            r.time("uz.zarr.api straightforward / uz.zarr one-pass", api_zarr,
+                   [("uz.zarr", lay, wl)], "<=", None)
             # Context for the targets above: no verdict.
             r.time("ts.pyramid / fastest peer pipeline", ("ts.pyramid", lay, wl), peers, "<=", None)
             r.speed(

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import layout
+from . import layout, level0_reuse
 from . import metadata as md
 from .errors import (
     CorruptDataError,
@@ -539,6 +539,7 @@ class ZarrArray(ZarrNode):
         its region then reads as the fill value. Used to drop a block torn by a crash
         before it is rewritten (writers may read a partial edge block back)."""
         self._check_writable()
+        level0_reuse.forget(self)
         self._ref.kv.delete_prefix(join_key(self._ref.path, self._block_key(index)))
 
     def block_key(self, index: Sequence[int]) -> str:
@@ -720,6 +721,7 @@ class ZarrArray(ZarrNode):
         """Write with numpy basic indexing; values broadcast and cast as numpy does."""
         self._check_writable()
         sel = normalize_key(key, self.shape)
+        level0_reuse.forget(self)  # any write ends what was known of the content
         # Chunk files are written by the engine, not through the key-value store: check
         # here that the array's directory has not been linked out of the store root.
         self._ref.kv.check_inside(self._ref.path, "write data of")
@@ -733,6 +735,7 @@ class ZarrArray(ZarrNode):
         if not sel.empty:
             with _engine_errors(self):
                 self._write(sel.region, block)
+            level0_reuse.remember(self, sel, value)  # the pyramid may reuse ``value``
 
     def _store_dask(self, value: Any, region: tuple[slice, ...]) -> None:
         import dask.array as da
@@ -876,6 +879,7 @@ class ZarrGroup(ZarrNode):
         with self._ref.kv.lock(key):
             if self._member_info(key) is None:
                 raise KeyError(f"no member {name!r} in group {self.url}")
+            level0_reuse.forget(self, name)
             self._ref.kv.delete_prefix(key)
 
     def __setitem__(self, name: str, value: Any) -> None:
@@ -1057,6 +1061,7 @@ class ZarrGroup(ZarrNode):
         with self._ref.kv.lock(key):
             name, info = self._prepare_member(name, overwrite, "array")
             if info is not None:
+                level0_reuse.forget(self, name)
                 self._ref.kv.delete_prefix(key)
             self._make_parents(name)
             ref = self._ref.child(name)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import level0_reuse
 from ..core import ZarrArray, ZarrGroup, copy_data
 from ..distributed import resolve_client
 from ..errors import ReadOnlyError
@@ -218,6 +219,10 @@ def generate_pyramid(
     if base.ndim == 0:
         raise ValueError("a 0-d array has no axes to downsample")
     axes = pyramid_axes(base.ndim, no_pyramid_axis, spatial_ndim)
+    if source is None and not write_base and cluster is None:
+        # Level 0 just written from a numpy array that provably still holds it: read
+        # that instead of decompressing level 0 (same values, so the same output).
+        source = level0_reuse.source_for(base)
     if source is not None:
         if tuple(np.shape(source)) != tuple(base.shape):
             raise ValueError(
