@@ -38,15 +38,18 @@ from typing import Any, Self
 
 import numpy as np
 
-from .core import ZarrArray, _align_dask, _is_dask
+from .blocks import blocks_of as _blocks_of
+from .blocks import within as _within
+from .blocks import write_missing as _write_missing
+from .core import ZarrArray
+from .dask_io import align_dask as _align_dask
+from .dask_io import is_dask as _is_dask
 from .pyramid import (
     Reducer,
-    _blocks_of,
     _Pass,
     _scaled,
     _Tile,
     _TileWork,
-    _write_missing,
     get_kernel,
     register_cluster_executor,
 )
@@ -336,10 +339,6 @@ def _for_tile(p: _Pass, tile: _Tile, axes: Sequence[int]) -> _Pass:
         region = tuple(slice(lo, hi) for lo, hi in tile.bounds)
         source_done = _within(region, p.write_source.write_block, p.source_done)
     return replace(p, done=done, source_done=source_done)
-
-
-def _within(region: tuple[slice, ...], block: Sequence[int], done: Blocks) -> Blocks:
-    return {b for b in _blocks_of(region, block) if b in done}
 
 
 # -- what the workers run ------------------------------------------------------------------------

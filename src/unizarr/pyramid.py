@@ -33,7 +33,13 @@ from typing import Any
 import numpy as np
 
 from . import layout
-from .core import ZarrArray, ZarrGroup, copy_data
+from .axes import pyramid_axes, spatial_axes
+from .blocks import block_region, copy_data
+from .blocks import blocks_of as _blocks_of
+from .blocks import ceil_div as _ceil_div
+from .blocks import copy_missing as _copy_missing
+from .blocks import write_missing as _write_missing
+from .core import ZarrArray, ZarrGroup
 from .errors import ReadOnlyError, StoreUnavailableError
 from .layout import ArraySpec
 from .threads import shared_pool, usable_cpus
@@ -74,76 +80,6 @@ Reducer = Callable[..., Any]
 
 
 # -- axes and shapes (pure) ---------------------------------------------------------------
-def spatial_axes(ndim: int, spatial_ndim: int | None = None) -> tuple[int, ...]:
-    """The spatial axes of an array of rank ``ndim``: its last ``spatial_ndim`` axes
-    (all of them when ``spatial_ndim >= ndim``).
-
-    By default the unizarr axis conventions decide: arrays of rank <= 3 are all
-    spatial, 4-D arrays are (t or c, z, y, x) and 5-D arrays are (t, c, z, y, x).
-
-    Raises
-    ------
-    ValueError
-        A rank above 5 without ``spatial_ndim``, or ``spatial_ndim`` out of range.
-    """
-    if spatial_ndim is None:
-        if ndim > 5:
-            raise ValueError(
-                f"cannot tell the spatial axes of a {ndim}-D array; pass spatial_ndim="
-            )
-        spatial_ndim = min(ndim, 3)
-    if isinstance(spatial_ndim, bool) or not isinstance(spatial_ndim, (int, np.integer)):
-        raise ValueError(f"spatial_ndim must be an int, got {spatial_ndim!r}")
-    if spatial_ndim < 1:
-        raise ValueError(f"spatial_ndim must be >= 1, got {spatial_ndim}")
-    # More than the rank means "all axes", as linc-convert's ``shape[-ndim:]`` does.
-    spatial_ndim = min(int(spatial_ndim), ndim)
-    return tuple(range(ndim - spatial_ndim, ndim))
-
-
-def pyramid_axes(
-    ndim: int, no_pyramid_axis: Any = None, spatial_ndim: int | None = None
-) -> tuple[int, ...]:
-    """The axes a pyramid downsamples: the spatial axes except ``no_pyramid_axis``.
-
-    ``no_pyramid_axis`` is ``"x"``, ``"y"`` or ``"z"`` (the last, second-last and
-    third-last spatial axis) or an index among the spatial axes (``0`` is the first
-    spatial axis, e.g. ``z`` of a (z, y, x) volume; negative indices count from the end).
-
-    Examples
-    --------
-    >>> pyramid_axes(5)
-    (2, 3, 4)
-    >>> pyramid_axes(3, "z")
-    (1, 2)
-    """
-    spatial = spatial_axes(ndim, spatial_ndim)
-    if no_pyramid_axis is None:
-        return spatial
-    n = len(spatial)
-    names = {"x": n - 1, "y": n - 2, "z": n - 3}
-    key = no_pyramid_axis
-    if isinstance(key, str) and key.strip().lstrip("-").isdigit():
-        key = int(key)
-    if isinstance(key, str):
-        index = names.get(key.lower())
-        if index is None or index < 0:
-            raise ValueError(
-                f"no_pyramid_axis {no_pyramid_axis!r} is not one of the {n} spatial axes "
-                f"{['zyx'[3 - n + i] if n <= 3 else i for i in range(n)]}"
-            )
-    elif isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        if not -n <= key < n:
-            raise ValueError(
-                f"no_pyramid_axis {key} is out of range for {n} spatial axes (use 0..{n - 1} "
-                "or 'x'/'y'/'z')"
-            )
-        index = int(key) % n
-    else:
-        raise ValueError(f"no_pyramid_axis must be 'x', 'y', 'z' or an int, got {no_pyramid_axis!r}")
-    return tuple(a for i, a in enumerate(spatial) if i != index)
-
-
 def next_level_shape(shape: Sequence[int], axes: Sequence[int]) -> tuple[int, ...]:
     """``shape`` with every axis in ``axes`` halved, rounding up.
 
@@ -684,10 +620,6 @@ def downsample(block: Any, axes: Sequence[int], method: str | Reducer = "mean") 
 Region = tuple[slice, ...]
 
 
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 def _scaled(region0: Sequence[tuple[int, int]], axes: Sequence[int], j: int) -> Region:
     """The level-``j`` region of a level-0 region of the pass (starts are multiples of
     ``2**j`` along the downsampled axes, ends are either that or the array end)."""
@@ -865,38 +797,10 @@ def _read(source: Any, region: Region) -> np.ndarray:
     return block if isinstance(block, np.ndarray) else np.asarray(block)
 
 
-def _blocks_of(region: Region, block: Sequence[int]) -> Iterator[tuple[int, ...]]:
-    """Grid indices of the write blocks a block-aligned ``region`` covers."""
-    return product(*(range(s.start // b, _ceil_div(s.stop, b)) for s, b in zip(region, block)))
-
-
 def _io_pool() -> ThreadPoolExecutor:
     """Threads that write level-0 blocks for the reducing threads (each of which waits
     for its own write, so at most one write per reducing thread is in flight)."""
     return shared_pool("level0", 2 * usable_cpus())
-
-
-def _write_missing(
-    target: ZarrArray, region: Region, data: np.ndarray, done: set[tuple[int, ...]] | None
-) -> None:
-    """``target[region] = data``, skipping the write blocks in ``done`` (already stored
-    by an interrupted run). ``region`` is aligned to the write blocks, so each block
-    written is whole: one atomic object, no read-modify-write."""
-    wb = target.write_block
-    if not done:
-        target[region] = data
-        return
-    blocks = list(_blocks_of(region, wb))
-    missing = [b for b in blocks if b not in done]
-    if len(missing) == len(blocks):
-        target[region] = data  # one call, as an uninterrupted run writes it
-        return
-    for b in missing:
-        sub = tuple(
-            slice(max(i * w, s.start), min((i + 1) * w, s.stop)) for i, w, s in zip(b, wb, region)
-        )
-        local = tuple(slice(q.start - s.start, q.stop - s.start) for q, s in zip(sub, region))
-        target[sub] = data[local]
 
 
 class _TileWork:
@@ -1134,7 +1038,7 @@ def _finished_blocks(target: ZarrArray, workers: int) -> set[tuple[int, ...]]:
     wb = target.write_block
 
     def decodes(b: tuple[int, ...]) -> bool:
-        region = tuple(slice(i * w, min((i + 1) * w, n)) for i, w, n in zip(b, wb, target.shape))
+        region = block_region(b, wb, target.shape)
         try:
             if not _block_intact(target, b):
                 # Empty, or a shard whose index does not fit it: zarr-python may read
@@ -1274,20 +1178,6 @@ def _finish_run(group: ZarrGroup, options: dict[str, Any]) -> None:
     # (and must not make two identical pyramids differ in their record).
     done = {k: v for k, v in options.items() if k != "write_base"}
     group._set_hidden(RUN_RECORD, json.dumps({**done, "complete": True}).encode())
-
-
-def _copy_missing(source: Any, target: ZarrArray, done: set[tuple[int, ...]], workers: int) -> None:
-    """Copy the write blocks of ``target`` not in ``done`` from ``source``."""
-    wb = target.write_block
-    grid = [range(_ceil_div(n, b)) for n, b in zip(target.shape, wb)]
-
-    def one(b: tuple[int, ...]) -> None:
-        region = tuple(slice(i * w, min((i + 1) * w, n)) for i, w, n in zip(b, wb, target.shape))
-        target[region] = _read(source, region)
-
-    with ThreadPoolExecutor(workers, thread_name_prefix="unizarr-resume") as pool:
-        for f in [pool.submit(one, b) for b in product(*grid) if b not in done]:
-            f.result()
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
