@@ -69,7 +69,7 @@ class Attributes(MutableMapping):
             del attrs[key]
             self._store(attrs)
 
-    def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
         self._node._check_writable()
         new = dict(other, **kwargs)
         checked = md.to_json_value(new, "attribute")  # TypeError before any write

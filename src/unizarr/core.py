@@ -756,7 +756,7 @@ class ZarrGroup(ZarrNode):
             new_info = self._array_cls._create_native(ref, spec)
         arr = self._array_cls._from_ref(ref, new_info)
         if data is not None:
-            write_data(arr, data)
+            write_data(arr, data)  # type: ignore[arg-type]
         return arr  # type: ignore[return-value]
 
     def create_array_from_base(

@@ -199,7 +199,7 @@ def open_node(
             ref, mode, kind, array_cls, group_cls, zarr_version, create_kwargs, defer_data=True
         )
     if data is not None:
-        write_data(node, data)  # type: ignore[arg-type]
+        write_data(node, data)
     return node
 
 
@@ -247,7 +247,7 @@ def _open_or_create(
         cls = array_cls if kind == "array" else group_cls
         if location.read_only_scheme:
             ref.mode = "r"  # r+/a on HTTP open for reading; any write raises ReadOnlyError
-        node = cls._from_ref(ref, info)
+        node = cls._from_ref(ref, info)  # type: ignore[arg-type]  # OPEN: it exists
         return (node, None) if defer_data else node
     if location.read_only_scheme:
         raise ReadOnlyError(f"{location.url} is served over HTTP and is read-only")
@@ -271,7 +271,7 @@ def _open_or_create(
         if defer_data:
             return arr, data
         if data is not None:
-            write_data(arr, data)
+            write_data(arr, data)  # type: ignore[arg-type]
         return arr
     if create_kwargs:
         raise TypeError(f"open_group got unexpected keyword arguments {sorted(create_kwargs)}")

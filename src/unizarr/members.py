@@ -22,6 +22,7 @@ def list_members(
     :meth:`unizarr.ZarrGroup.keys`); ``declared()`` names them when the store refuses
     listings."""
     names = []
+    children: list[str] | None
     try:
         children = kv.list_dir(path)
     except Exception:
