@@ -37,15 +37,18 @@ ROOT = Path(__file__).resolve().parent.parent / "src" / PACKAGE
 #: (``"io.*"`` matches every module of ``unizarr.io``; ``""`` is ``unizarr/__init__``).
 #: Names that do not exist yet are the rooms the architecture grows into.
 FLOORS: list[tuple[str, list[str]]] = [
-    ("ground", ["errors", "modes", "paths", "indexing", "threads", "declared", "integrity",
+    ("ground", ["errors", "modes", "paths", "indexing", "threads", "declared", "integrity", "axes", "level0_reuse",
                 "ozx", "safety"]),
     ("pure decisions", ["layout", "documents", "config"]),
-    ("stores", ["kvstore", "metadata", "storage", "output_guard"]),
+    ("stores", ["kvstore", "metadata", "storage", "output_guard", "noderef", "attributes",
+                "members"]),
     ("registry", ["registry"]),
-    ("node model", ["core"]),
+    # the write-block grid and dask I/O: used by the node model, the pyramid builder and
+    # the cluster executor alike, so below all of them
+    ("blocks", ["blocks", "dask_blocks", "dask_io"]),
+    ("node model", ["core", "creation"]),
     ("entry points", ["api"]),
     ("drivers", ["drivers", "drivers.*"]),
-    ("blocks", ["blocks", "dask_blocks"]),
     # the cluster plumbing (which client, futures in flight) under the pyramid that uses it
     ("cluster", ["distributed"]),
     # the pyramid package: its plan and kernels, the tile work and resume decisions

@@ -59,8 +59,10 @@ def open_array(
     """Open or create the array at ``url`` (arguments as :func:`open_group`).
 
     Creating an array (modes ``a``, ``w``, ``w-`` on a missing node) needs ``shape`` and
-    ``dtype`` (or ``data``) among ``create_kwargs``, which also take the layout keywords
-    of :meth:`ZarrGroup.create_array` and ``zarr_config``.
+    ``dtype`` (or ``data``) among ``create_kwargs``, which take every keyword of
+    :meth:`ZarrGroup.create_array` (layout keywords, ``zarr_config``, ``attributes``,
+    ``dimension_names``, zarr-python's ``compressors=`` / ``chunk_key_encoding=``):
+    both resolve them in one place, so the same keywords write the same files.
     """
     return open_node(  # type: ignore[return-value]
         url, mode, "array", driver=driver, zarr_version=zarr_version,

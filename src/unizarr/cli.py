@@ -67,6 +67,7 @@ from .io.tree_copy import copy_tree, plan_copy
 from .io.volume import aligned_chunks
 from .io.zarr import is_zarr_dir, open_zarr
 from .layout import parse_json_object as _json_object
+from .layout import refuse_v2_shards
 from .ome import level_paths
 from .output_guard import check_replaceable, output_exists
 from .outputs import Interrupted, _is_local, _local_path, check_output, write_output
@@ -294,8 +295,7 @@ def make_config(layout: Layout, *, levels: int = -1, overwrite: bool = False) ->
     if layout.order is not None:
         values["order"] = layout.order
     cfg = uz.ZarrConfig(**values)
-    if cfg.shard is not None and cfg.zarr_version == 2:
-        raise ValueError("--shard needs --zarr-version 3 (Zarr v2 has no sharding)")
+    refuse_v2_shards(cfg.zarr_version, cfg.shard, "--shard", "--zarr-version 3")
     if cfg.compressor == "zlib" and cfg.zarr_version == 3:
         raise ValueError("zlib is not a Zarr v3 codec; use --compressor gzip or --zarr-version 2")
     return cfg

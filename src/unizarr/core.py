@@ -2,7 +2,12 @@
 
 Drivers implement a handful of primitives (see :class:`ZarrArray` and
 :class:`ZarrGroup`); every rule of the contract — modes, name checks, numpy indexing,
-attributes, group semantics, layout resolution, copies — lives here, once.
+attributes, group semantics, layout resolution, copies — is applied here, once. The
+rules themselves live in the modules below the node model: opening and creating
+(:mod:`unizarr.creation`), the write-block grid (:mod:`unizarr.blocks`), dask I/O
+(:mod:`unizarr.dask_io`), group members (:mod:`unizarr.members`) and attributes
+(:mod:`unizarr.attributes`). Nothing here imports a higher floor (see
+``tools/imports.py``).
 """
 
 from __future__ import annotations
@@ -10,144 +15,41 @@ from __future__ import annotations
 import math
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
 
-from . import layout, level0_reuse
+from . import blocks, layout, level0_reuse, members
 from . import metadata as md
+from .attributes import Attributes, MetadataDocument, rewrite_dimension_names
+from .blocks import copy_data
+from .creation import check_data, new_array_spec, open_engine, open_node, spec_of
+from .dask_io import align_dask as _align_dask  # noqa: F401 - the former name, kept importable
+from .dask_io import is_dask, store_dask, write_data
 from .errors import (
-    CorruptDataError,
-    MetadataError,
     ReadOnlyError,
-    ZarrVersionError,
-    translate_engine_error,
+    engine_errors,
 )
 from .indexing import apply_post, normalize_key, value_block
+from .integrity import check_allocation
 from .kvstore import KVStore
 from .layout import ArraySpec
-from .modes import Action, check_mode, child_mode, is_writable, plan_open
+from .modes import child_mode, is_writable
+from .noderef import NodeRef
 from .paths import (
-    METADATA_KEYS,
     Location,
-    is_internal_name,
     join_key,
-    parse_url,
     validate_member_name,
 )
-from .integrity import block_problem, check_allocation
-from .output_guard import check_node_replaceable, check_not_a_file
-from .safety import FOLLOW_SYMLINKS_OPTION, overlap
-from .registry import driver_from_token, driver_token, get_driver
+from .registry import driver_from_token, driver_token
+from .safety import overlap
 
-
-@dataclass
-class NodeRef:
-    """Where a node lives and how it was opened. Shared by a node and its members."""
-
-    driver: str
-    root: Location
-    path: str
-    kv: KVStore
-    mode: str
-    storage_options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def location(self) -> Location:
-        return self.root.join(self.path)
-
-    def child(self, name: str) -> NodeRef:
-        return NodeRef(
-            self.driver,
-            self.root,
-            join_key(self.path, name),
-            self.kv,
-            child_mode(self.mode),
-            self.storage_options,
-        )
-
-
-class MetadataDocument(dict):
-    """A node's metadata document (a dict) whose keys also read as attributes.
-
-    ``group.metadata.zarr_format`` therefore works as it does on zarr-python's
-    metadata objects (nifti-zarr relies on it).
-    """
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-class Attributes(MutableMapping):
-    """A node's attributes: read from the store on every access, written on every change.
-
-    Values must be JSON-serialisable; a value that is not raises ``TypeError`` and
-    nothing is written. ``update`` writes once for all keys.
-    """
-
-    def __init__(self, node: ZarrNode) -> None:
-        self._node = node
-
-    def _load(self) -> dict[str, Any]:
-        return self._node._read_attrs()
-
-    def _store(self, attrs: dict[str, Any]) -> None:
-        self._node._write_attrs(attrs)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._load()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._load())
-
-    def __len__(self) -> int:
-        return len(self._load())
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._load()
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.update({key: value})
-
-    def __delitem__(self, key: str) -> None:
-        self._node._check_writable()
-        with self._node._metadata_lock():  # read-modify-write: no interleaved writer
-            attrs = self._load()
-            del attrs[key]
-            self._store(attrs)
-
-    def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
-        self._node._check_writable()
-        new = dict(other, **kwargs)
-        checked = md.to_json_value(new, "attribute")  # TypeError before any write
-        with self._node._metadata_lock():
-            attrs = self._load()
-            attrs.update(checked)
-            self._store(attrs)
-
-    def put(self, attrs: Mapping[str, Any]) -> None:
-        """Replace all attributes with ``attrs``."""
-        self._node._check_writable()
-        checked = md.to_json_value(dict(attrs), "attribute")
-        with self._node._metadata_lock():
-            self._store(checked)
-
-    def asdict(self) -> dict[str, Any]:
-        return self._load()
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Mapping):
-            return self._load() == dict(other)
-        return NotImplemented
-
-    def __repr__(self) -> str:
-        return f"Attributes({self._load()!r})"
+__all__ = [
+    "Attributes", "MetadataDocument", "NodeRef", "ZarrArray", "ZarrGroup", "ZarrNode",
+    "check_data", "copy_data", "open_node", "write_data",
+]
 
 
 def _reopen(kind: str, driver: Any, url: str, mode: str, storage_options: dict) -> ZarrNode:
@@ -318,35 +220,9 @@ class ZarrArray(ZarrNode):
 
     def _init_ref(self, ref: NodeRef, info: md.NodeInfo) -> None:
         super()._init_ref(ref, info)
-        attrs = None  # attributes are read live, never cached in the spec
         where = self._metadata_file()
-        try:
-            self._spec = layout.spec_from_metadata(info.document, attrs)
-        except MetadataError as exc:
-            if where in str(exc):
-                raise
-            raise MetadataError(
-                f"{where}: {exc}; rewrite the array or fix the document"
-            ) from exc
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-            raise MetadataError(
-                f"{where}: invalid array metadata ({exc}); rewrite the array or fix the "
-                "document"
-            ) from exc
-        try:
-            self._native = self._open_native()
-        except (MetadataError, OSError):
-            raise
-        except Exception as exc:
-            mapped = translate_engine_error(exc, where)
-            if not isinstance(mapped, (CorruptDataError, MetadataError)) and mapped is not exc:
-                raise mapped from exc
-            if isinstance(exc, (ValueError, TypeError, KeyError, RuntimeError, NotImplementedError)):
-                raise MetadataError(
-                    f"{where}: the engine refused the array metadata ({exc}); rewrite the "
-                    "array or fix the document"
-                ) from exc
-            raise
+        self._spec = spec_of(info.document, where)
+        self._native = open_engine(self._open_native, where)
 
     def _metadata_file(self) -> str:
         name = md.V3_KEY if self._zarr_version == 3 else md.V2_ARRAY_KEY
@@ -449,16 +325,8 @@ class ZarrArray(ZarrNode):
                 raise ValueError(f"{len(names)} dimension names for a {self.ndim}-D array")
         if self._zarr_version != 3 or names == self._spec.dimension_names:
             return
-        key = join_key(self._ref.path, md.V3_KEY)
         with self._metadata_lock():
-            doc = md.read_json(self._ref.kv, key)
-            if doc is None:
-                raise FileNotFoundError(f"{self.url} no longer exists")
-            if names is None:
-                doc.pop("dimension_names", None)
-            else:
-                doc["dimension_names"] = list(names)
-            md.write_json(self._ref.kv, key, doc)
+            rewrite_dimension_names(self._ref.kv, self._ref.path, self.url, names)
         self._spec = replace(self._spec, dimension_names=names)
 
     def stored_blocks(self) -> set[tuple[int, ...]]:
@@ -476,43 +344,10 @@ class ZarrArray(ZarrNode):
             One index per axis on the ``write_block`` grid (``{()}`` or ``set()``
             for a 0-d array).
         """
-        kv, path = self._ref.kv, self._ref.path
         prefix, sep = self._key_encoding()
-        grid = tuple(-(-n // b) if b else 0 for n, b in zip(self.shape, self.write_block))
-        if not grid:
-            return {()} if (prefix or "0") in kv.list_dir(path) else set()
-
-        def index(parts: Sequence[str]) -> tuple[int, ...] | None:
-            if len(parts) != len(grid) or not all(p.isdigit() for p in parts):
-                return None
-            idx = tuple(int(p) for p in parts)
-            return idx if all(i < n for i, n in zip(idx, grid)) else None
-
-        found: set[tuple[int, ...]] = set()
-        if sep == ".":
-            for name in kv.list_dir(path):
-                if prefix:
-                    if not name.startswith(prefix + "."):
-                        continue
-                    name = name[len(prefix) + 1:]
-                idx = index(name.split("."))
-                if idx is not None:
-                    found.add(idx)
-            return found
-        # "/" separator: one directory level per axis, listed level by level.
-        level: list[tuple[str, tuple[str, ...]]] = [(join_key(path, prefix) if prefix else path, ())]
-        for depth in range(len(grid)):
-            nxt = []
-            for key, parts in level:
-                for name in kv.list_dir(key):
-                    if name.isdigit() and int(name) < grid[depth]:
-                        nxt.append((join_key(key, name), parts + (name,)))
-            level = nxt
-        for _, parts in level:
-            idx = index(parts)
-            if idx is not None:
-                found.add(idx)
-        return found
+        return blocks.stored_blocks(
+            self._ref.kv, self._ref.path, self.shape, self.write_block, prefix, sep
+        )
 
     def remove_partial_writes(self) -> int:
         """Delete leftovers of interrupted atomic writes below this array on local disk
@@ -526,13 +361,7 @@ class ZarrArray(ZarrNode):
         if not loc.is_local or not os.path.isdir(loc.path):
             return 0
         self._ref.kv.check_inside(self._ref.path, "clean up")
-        removed = 0
-        for dirpath, _dirs, files in os.walk(loc.path, followlinks=False):
-            for f in files:
-                if f.endswith(".partial") or f.endswith(".__lock"):
-                    os.unlink(os.path.join(dirpath, f))
-                    removed += 1
-        return removed
+        return blocks.remove_partial_files(loc.path)
 
     def delete_block(self, index: Sequence[int]) -> None:
         """Remove the stored write block at grid ``index`` (see :meth:`stored_blocks`);
@@ -563,11 +392,7 @@ class ZarrArray(ZarrNode):
 
     def _block_key(self, index: Sequence[int]) -> str:
         """The store key (below the array) of the write block at grid ``index``."""
-        prefix, sep = self._key_encoding()
-        parts = [str(int(i)) for i in index]
-        if not parts:
-            return prefix or "0"
-        return sep.join(([prefix] if prefix else []) + parts)
+        return blocks.block_key(index, *self._key_encoding())
 
     #: Set by drivers whose engine itself refuses empty and truncated blocks
     #: (TensorStore): the pre-read check of :meth:`_check_stored_blocks` is skipped.
@@ -581,26 +406,11 @@ class ZarrArray(ZarrNode):
         cached = self.__dict__.get("_block_check_cache")
         if cached is not None:
             return cached
-        result = ("", 0)
+        doc: Mapping[str, Any] = {}
         if self._spec.shards is not None and self._zarr_version == 3:
             doc = md.read_json(self._ref.kv, join_key(self._ref.path, md.V3_KEY)) or {}
-            for codec in doc.get("codecs") or []:
-                if isinstance(codec, Mapping) and codec.get("name") == "sharding_indexed":
-                    cfg = codec.get("configuration") or {}
-                    inner = math.prod(
-                        s // c for s, c in zip(self._spec.shards, self._spec.chunks)
-                    )
-                    crc = any(
-                        isinstance(c, Mapping) and c.get("name") == "crc32c"
-                        for c in cfg.get("index_codecs") or []
-                    )
-                    index = 16 * inner + (4 if crc else 0)
-                    at_end = cfg.get("index_location", "end") == "end"
-                    # with a checksum the engine detects a torn index itself; only a
-                    # file too short to hold one (zarr-python: read as fill!) is ours
-                    result = ("size", index) if crc else ("index", index if at_end else -index)
-        elif (self._spec.compressor.name or "").lower() == "blosc":
-            result = ("blosc", 1)
+        result = blocks.block_check(doc, self._spec.shards, self._spec.chunks,
+                                    self._spec.compressor.name, self._zarr_version)
         self.__dict__["_block_check_cache"] = result
         return result
 
@@ -611,25 +421,9 @@ class ZarrArray(ZarrNode):
         kv = self._ref.kv
         if kv.local_root is None or kv.follow_links:
             return
-        prefix, sep = self._key_encoding()
-        if sep != "/" and not prefix:
-            return  # block files sit directly in the array directory, checked already
-        import itertools
-
-        ranges = [
-            range(s.start // b, -(-s.stop // b)) if b else range(0)
-            for s, b in zip(region, self.write_block)
-        ]
-        outer = ranges[:-1] if sep == "/" else []
-        seen: set[str] = set()
-        for idx in itertools.product(*outer):
-            parts = ([prefix] if prefix else []) + [str(i) for i in idx]
-            if not parts:
-                continue
-            key = join_key(self._ref.path, "/".join(parts))
-            if key not in seen:
-                seen.add(key)
-                kv.check_inside(key, "write data of")
+        blocks.check_block_dirs_inside(
+            kv, self._ref.path, region, self.write_block, *self._key_encoding()
+        )
 
     def _check_stored_blocks(self, region: tuple[slice, ...]) -> None:
         """Raise :class:`~unizarr.CorruptDataError` for a damaged stored block the read
@@ -644,29 +438,10 @@ class ZarrArray(ZarrNode):
         kind, n = self._block_check()
         if not kind:
             return
-        import itertools
-
-        base = self._ref.location.path
-        ranges = [
-            range(s.start // b, -(-s.stop // b)) if b else range(0)
-            for s, b in zip(region, self.write_block)
-        ]
-        for idx in itertools.product(*ranges):
-            path = os.path.join(base, *self._block_key(idx).split("/"))
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            try:
-                problem = block_problem(fd, kind, n)
-            finally:
-                os.close(fd)
-            if problem:
-                raise CorruptDataError(
-                    f"{path} (block {tuple(idx)} of {self.url}) {problem}: it is damaged "
-                    "(left by a crash?); rewrite that region, or delete the block with "
-                    "delete_block() to read it as the fill value"
-                )
+        blocks.check_stored_blocks(
+            self._ref.location.path, self.url, region, self.write_block, kind, n,
+            *self._key_encoding(),
+        )
 
     def _key_encoding(self) -> tuple[str, str]:
         """(prefix, separator) of the stored block keys: ``("c", "/")`` for v3's
@@ -678,10 +453,7 @@ class ZarrArray(ZarrNode):
         if cached is not None:  # fixed for the life of the array's metadata
             return cached
         doc = md.read_json(self._ref.kv, join_key(self._ref.path, md.V3_KEY)) or {}
-        enc = doc.get("chunk_key_encoding") or {}
-        sep = (enc.get("configuration") or {}).get("separator", sep)
-        # The "default" encoding puts keys under "c"; the "v2" one does not.
-        result = ("c" if enc.get("name", "default") == "default" else ""), sep
+        result = blocks.key_encoding(doc, sep)
         self.__dict__["_key_encoding_cache"] = result
         return result
 
@@ -713,7 +485,7 @@ class ZarrArray(ZarrNode):
             block = np.empty(sel.region_shape, dtype=self.dtype)
         else:
             self._check_stored_blocks(sel.region)
-            with _engine_errors(self):
+            with engine_errors(self):
                 block = self._read(sel.region)
         return apply_post(block, sel)
 
@@ -725,27 +497,17 @@ class ZarrArray(ZarrNode):
         # Chunk files are written by the engine, not through the key-value store: check
         # here that the array's directory has not been linked out of the store root.
         self._ref.kv.check_inside(self._ref.path, "write data of")
-        if _is_dask(value) and sel.trivial and not sel.empty:
-            self._store_dask(value, sel.region)  # each dask block comes back here
+        if is_dask(value) and sel.trivial and not sel.empty:
+            store_dask(self, value, sel.region)  # each dask block comes back here
             return
         check_allocation(sel.region_shape, self.dtype, f"writing {self.url}")
         if not sel.empty:  # (after the allocation check: bounded by a real buffer)
             self._check_block_dirs_inside(sel.region)
         block = value_block(value, sel, self.dtype)  # ValueError before any write
         if not sel.empty:
-            with _engine_errors(self):
+            with engine_errors(self):
                 self._write(sel.region, block)
             level0_reuse.remember(self, sel, value)  # the pyramid may reuse ``value``
-
-    def _store_dask(self, value: Any, region: tuple[slice, ...]) -> None:
-        import dask.array as da
-
-        shape = tuple(len(range(s.start, s.stop, s.step)) for s in region)
-        value = da.broadcast_to(da.asarray(value), shape).astype(self.dtype)
-        if all(s.step == 1 for s in region):
-            offset = tuple(s.start for s in region)
-            value = _align_dask(value, self.write_block, offset)
-        da.store(value, self, regions=region, lock=False)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = np.asarray(self[...])
@@ -777,11 +539,7 @@ class ZarrGroup(ZarrNode):
 
     # -- hidden documents (never members: names start with ".") ------------------------
     def _hidden_key(self, name: str) -> str:
-        if not is_internal_name(name) or "/" in name:
-            raise ValueError(
-                f"hidden document names start with '.unizarr' and have no '/': {name!r}"
-            )
-        return join_key(self._ref.path, name)
+        return members.hidden_key(self._ref.path, name)
 
     def _get_hidden(self, name: str) -> bytes | None:
         """Bytes of the hidden document ``name`` of this group, or ``None``."""
@@ -802,30 +560,12 @@ class ZarrGroup(ZarrNode):
         Every Zarr node below the group is listed, including names starting with "."
         (legal in Zarr); only metadata keys and unizarr's own documents
         (``.unizarr*``) are not members."""
-        names = []
-        try:
-            children = self._ref.kv.list_dir(self._ref.path)
-        except Exception:
-            # The store refuses listings (an S3 bucket without list permission, a static
-            # server answering 403): the members the metadata names are the members.
-            children = self._declared_members()
-            if children is None:
-                raise
-        if not children:  # some servers answer a refused listing with an empty page
-            children = self._declared_members() or []
-        for child in children:
-            if child in METADATA_KEYS or is_internal_name(child):
-                continue
-            if self._member_info(join_key(self._ref.path, child)) is not None:
-                names.append(child)
-        return sorted(names)
+        return members.list_members(self._ref.kv, self._ref.path, self._zarr_version,
+                                    self._declared_members)
 
     def _declared_members(self) -> list[str] | None:
         """Members named by this group's metadata (``None``: it names none)."""
-        from .declared import declared_members
-
-        names = declared_members(self.attrs.asdict())
-        return names or None
+        return members.declared_members(self.attrs.asdict())
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
@@ -905,16 +645,15 @@ class ZarrGroup(ZarrNode):
         elif isinstance(value, ZarrGroup):
             self._copy_group(name, value)
         else:
-            data = value if _is_dask(value) or isinstance(value, np.ndarray) else np.asarray(value)
+            data = value if is_dask(value) or isinstance(value, np.ndarray) else np.asarray(value)
             self.create_array(name, data.shape, data.dtype, data=data, overwrite=True)
 
     def _copy_array(self, name: str, src: ZarrArray) -> ZarrArray:
         spec = src.spec
-        if self._zarr_version == 2 and spec.shards is not None:
-            spec = replace(spec, shards=None)
+        spec = replace(spec, shards=layout.shards_on(self._zarr_version, spec.shards))
         dst = self.create_array(
             name, spec.shape, spec.dtype, attributes=src.attrs.asdict(), overwrite=True,
-            **_layout_kwargs(spec),
+            **layout.create_kwargs(spec),
         )
         copy_data(src, dst)
         return dst
@@ -935,40 +674,13 @@ class ZarrGroup(ZarrNode):
         """
         name = validate_member_name(name)
         self._check_writable()
-        parts = name.split("/")
-        for i in range(1, len(parts)):
-            key = join_key(self._ref.path, "/".join(parts[:i]))
-            info = self._member_info(key)
-            if info is not None and info.kind == "array":
-                raise FileExistsError(
-                    f"{'/'.join(parts[:i])!r} in {self.url} is an array, not a group"
-                )
-        key = join_key(self._ref.path, name)
-        info = self._member_info(key)
-        if info is None:
-            other = md.detect_node(self._ref.kv, key)  # a node of the other version
-            if other is not None:
-                raise ZarrVersionError(
-                    f"{name!r} in {self.url} holds Zarr v{other.zarr_version} metadata but "
-                    f"the group is v{self._zarr_version}"
-                )
-        if info is not None and kind == "array" and not overwrite:
-            raise FileExistsError(
-                f"{name!r} already exists in {self.url}; pass overwrite=True to replace it"
-            )
-        if info is not None and kind == "group" and info.kind == "array" and not overwrite:
-            raise FileExistsError(
-                f"{name!r} in {self.url} is an array; pass overwrite=True to replace it "
-                "with a group"
-            )
+        info = members.check_new_member(
+            self._ref.kv, self._ref.path, self._zarr_version, self.url, name, overwrite, kind
+        )
         return name, info
 
     def _make_parents(self, name: str) -> None:
-        parts = name.split("/")
-        for i in range(1, len(parts)):
-            key = join_key(self._ref.path, "/".join(parts[:i]))
-            if self._member_info(key) is None:
-                md.write_group(self._ref.kv, key, self._zarr_version)
+        members.make_parents(self._ref.kv, self._ref.path, self._zarr_version, name)
 
     def create_group(self, name: str, overwrite: bool = False) -> ZarrGroup:
         """Open subgroup ``name``, creating it (and missing parents) if needed.
@@ -1027,32 +739,12 @@ class ZarrGroup(ZarrNode):
             Invalid layout, or ``data`` that does not fit ``shape``.
         """
         self._check_writable()
-        compressor, compressor_opt, dimension_separator = _zarr_python_kwargs(
-            zarr_kwargs, compressor, compressor_opt, dimension_separator
-        )
-        if data is not None and not _is_dask(data) and not hasattr(data, "shape"):
-            data = np.asarray(data)
-        if shape is None:
-            if data is None:
-                raise TypeError("create_array needs a shape (or data)")
-            shape = data.shape
-        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-        if dtype is None:
-            dtype = data.dtype if data is not None else np.float64
-        spec = layout.resolve_array_spec(
-            shape,
-            dtype,
-            zarr_version=self._zarr_version,
-            config=zarr_config,
-            chunks=chunks,
-            shards=shards,
-            fill_value=fill_value,
-            compressor=compressor,
-            compressor_opt=compressor_opt,
-            dimension_separator=dimension_separator,
-            order=order,
-            attributes=md.to_json_value(dict(attributes), "attribute") if attributes else None,
-            dimension_names=dimension_names,
+        spec, data = new_array_spec(
+            self._zarr_version, "create_array", shape, dtype, data=data,
+            zarr_config=zarr_config, chunks=chunks, shards=shards, fill_value=fill_value,
+            compressor=compressor, compressor_opt=compressor_opt,
+            dimension_separator=dimension_separator, order=order, attributes=attributes,
+            dimension_names=dimension_names, **zarr_kwargs,
         )
         name = validate_member_name(name)
         key = join_key(self._ref.path, name)
@@ -1068,7 +760,7 @@ class ZarrGroup(ZarrNode):
             new_info = self._array_cls._create_native(ref, spec)
         arr = self._array_cls._from_ref(ref, new_info)
         if data is not None:
-            write_data(arr, data)
+            write_data(arr, data)  # type: ignore[arg-type]
         return arr  # type: ignore[return-value]
 
     def create_array_from_base(
@@ -1081,7 +773,7 @@ class ZarrGroup(ZarrNode):
         if not isinstance(base, ZarrArray):
             raise KeyError(f"group {self.url} has no base array '0'")
         spec = base.spec
-        opts: dict[str, Any] = dict(dtype=spec.dtype, overwrite=True, **_layout_kwargs(spec))
+        opts: dict[str, Any] = dict(dtype=spec.dtype, overwrite=True, **layout.create_kwargs(spec))
         opts.update(kwargs)
         dtype = opts.pop("dtype")
         return self.create_array(name, shape, dtype, data=data, **opts)
@@ -1091,289 +783,3 @@ class ZarrGroup(ZarrNode):
     # ``write_ome_metadata`` and ``write_nifti_header`` - are defined in unizarr.linc,
     # above the pyramid/OME/NIfTI modules they delegate to, and installed on this
     # class when ``unizarr`` is imported: the node model imports no higher floor.
-
-
-def _layout_kwargs(spec: ArraySpec) -> dict[str, Any]:
-    """``create_array`` keywords that reproduce a spec's stored layout."""
-    return dict(
-        chunks=spec.chunks,
-        shards=spec.shards,
-        compressor=spec.compressor,
-        fill_value=spec.fill_value,
-        order=spec.order,
-        dimension_separator=spec.dimension_separator,
-        dimension_names=spec.dimension_names,
-    )
-
-
-# -- data movement -----------------------------------------------------------------------
-@contextmanager
-def _engine_errors(arr: ZarrArray) -> Iterator[None]:
-    """Engines report undecodable chunks and unreachable stores differently; users get
-    :class:`~unizarr.CorruptDataError` / :class:`~unizarr.StoreUnavailableError` from
-    both (see :func:`unizarr.errors.translate_engine_error`)."""
-    try:
-        yield
-    except Exception as exc:
-        mapped = translate_engine_error(exc, arr.url)
-        if mapped is exc:
-            raise
-        raise mapped from exc
-
-
-def _is_dask(obj: Any) -> bool:
-    return type(obj).__module__.startswith("dask.") and hasattr(obj, "chunks") and hasattr(obj, "dask")
-
-
-def _align_dask(data: Any, block: Sequence[int], offset: Sequence[int] | None = None) -> Any:
-    """Rechunk ``data`` so every dask chunk boundary falls on a ``block`` boundary of the
-    target (written at ``offset``): no two tasks then write the same chunk/shard."""
-    offset = tuple(offset or (0,) * data.ndim)
-
-    def aligned(chunks: tuple[int, ...], b: int, off: int) -> bool:
-        return all((off + x) % b == 0 for x in np.cumsum(chunks)[:-1])
-
-    if all(aligned(c, b, o) for c, b, o in zip(data.chunks, block, offset)):
-        return data
-    new_chunks = []
-    for chunks, b, off, n in zip(data.chunks, block, offset, data.shape):
-        # Whole blocks, about as large as the source chunks (keeps the task count sane).
-        size = max(b, (max(chunks, default=b) // b) * b)
-        cuts = [min(n, (b - off % b) % b)] if off % b else []
-        rest = n - sum(cuts)
-        while rest > 0:
-            cuts.append(min(size, rest))
-            rest -= cuts[-1]
-        new_chunks.append(tuple(c for c in cuts if c) or (n,))
-    return data.rechunk(tuple(new_chunks))
-
-
-def check_data(data: Any, spec: ArraySpec, target: Location) -> None:
-    """Check that ``data`` can fill a new array ``spec`` at ``target`` — called before an
-    existing node there is removed, so a mistake never costs the old data.
-
-    Raises
-    ------
-    ValueError
-        ``data`` does not broadcast to the shape, cannot be cast to the dtype, or is
-        (part of) the node the new array replaces.
-    """
-    shape = tuple(spec.shape)
-    try:
-        if np.broadcast_shapes(tuple(data.shape), shape) != shape:
-            raise ValueError
-    except ValueError:
-        raise ValueError(
-            f"data of shape {tuple(data.shape)} does not fit the array shape {shape}"
-        ) from None
-    if isinstance(data, ZarrNode) and overlap(data._ref.location, target) is not None:
-        raise ValueError(
-            f"data {data.url} is the array that {target.url} would replace (or lies inside "
-            "it); write it to another name first"
-        )
-    if isinstance(data, np.ndarray) and data.size:
-        try:  # one element is enough to find data numpy cannot cast ("abc" -> int)
-            np.asarray(data[(0,) * data.ndim]).astype(spec.dtype)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(
-                f"data of dtype {data.dtype} cannot be stored as {spec.dtype}: {exc}"
-            ) from None
-
-
-def write_data(arr: ZarrArray, data: Any) -> None:
-    """Write ``data`` (numpy-like or dask) into the whole of ``arr``."""
-    if _is_dask(data):
-        import dask.array as da
-
-        data = da.broadcast_to(data, arr.shape).astype(arr.dtype)
-        da.store(_align_dask(data, arr.write_block), arr, lock=False)
-    else:
-        arr[...] = data
-
-
-def copy_data(src: Any, dst: ZarrArray) -> None:
-    """Copy ``src`` (a ZarrArray or any array-like with shape, dtype and slicing) into ``dst`` in destination-block-aligned pieces, in parallel,
-    without holding the whole array in memory."""
-    import dask.array as da
-
-    if math.prod(src.shape) == 0:
-        return
-    block = dst.write_block
-    # Pieces of a few destination blocks keep memory bounded and tasks coarse.
-    lazy = da.from_array(src, chunks=block, asarray=True, lock=False, fancy=False)
-    da.store(lazy, dst, lock=False)
-
-
-def _zarr_python_kwargs(
-    kwargs: dict[str, Any], compressor: Any, compressor_opt: Any, separator: Any
-) -> tuple[Any, Any, Any]:
-    """Accept the zarr-python keywords nifti-zarr and others pass to ``create_array``."""
-    kwargs = dict(kwargs)
-    if "compressors" in kwargs:
-        comps = kwargs.pop("compressors")
-        if compressor is None:
-            compressor = layout.codec_from_object(comps)
-    if "compressor" in kwargs:  # zarr v2-style single codec object
-        comp = kwargs.pop("compressor")
-        if compressor is None:
-            compressor = layout.codec_from_object(comp)
-    cke = kwargs.pop("chunk_key_encoding", None)
-    if cke is not None and separator is None:
-        if isinstance(cke, Mapping):
-            separator = (cke.get("configuration") or {}).get("separator", cke.get("separator"))
-            if separator is None:
-                separator = "." if cke.get("name") == "v2" else "/"
-        else:
-            separator = getattr(cke, "separator", None)
-    kwargs.pop("config", None)  # zarr-python's runtime config (memory order): not stored
-    for name, neutral in (("filters", (None, "auto", [], ())), ("serializer", ("auto",))):
-        if name in kwargs and kwargs[name] in neutral:
-            kwargs.pop(name)
-    if kwargs:
-        raise TypeError(f"create_array got unexpected keyword arguments {sorted(kwargs)}")
-    return compressor, compressor_opt, separator
-
-
-def open_node(
-    url: Any,
-    mode: str,
-    kind: str,
-    *,
-    driver: str | None,
-    zarr_version: int | None,
-    storage_options: dict[str, Any] | None,
-    create_kwargs: dict[str, Any] | None = None,
-) -> ZarrNode:
-    """Open or create the node at ``url`` as the mode table says (see :mod:`unizarr.api`)."""
-    mode = check_mode(mode)
-    array_cls, group_cls = get_driver(driver)
-    if zarr_version is not None:
-        zarr_version = layout.normalize_zarr_version(zarr_version)
-    location = parse_url(url)
-    if location.is_local and location.path.lower().endswith(".ozx"):
-        if is_writable(mode):
-            raise ReadOnlyError(
-                f"{location.url} is a zipped OME-Zarr (.ozx), read-only; write a directory "
-                "store and pack it with `unizarr copy store.zarr out.ozx`"
-            )
-        if not os.path.isfile(location.path):
-            raise FileNotFoundError(f"{location.url} does not exist")
-    storage_options = dict(storage_options or {})
-    read_only = not is_writable(mode) or location.read_only_scheme
-    kv = group_cls._make_kv(location, storage_options, read_only)
-    kv.follow_links = bool(storage_options.get(FOLLOW_SYMLINKS_OPTION))
-    ref = NodeRef(group_cls.driver_name, location, "", kv, mode, storage_options)
-    if read_only or mode == "r+":  # never creates: no lock needed
-        return _open_or_create(ref, mode, kind, array_cls, group_cls, zarr_version, create_kwargs)
-    # Detection, validation and creation happen under one lock, so two processes opening
-    # a missing store with mode "a" agree on one node (and one Zarr version).
-    data, node = None, None
-    with kv.lock(""):
-        node, data = _open_or_create(
-            ref, mode, kind, array_cls, group_cls, zarr_version, create_kwargs, defer_data=True
-        )
-    if data is not None:
-        write_data(node, data)  # type: ignore[arg-type]
-    return node
-
-
-def _open_or_create(
-    ref: NodeRef,
-    mode: str,
-    kind: str,
-    array_cls: type[ZarrArray],
-    group_cls: type[ZarrGroup],
-    zarr_version: int | None,
-    create_kwargs: dict[str, Any] | None,
-    defer_data: bool = False,
-) -> Any:
-    location, kv = ref.root, ref.kv
-    if mode == "w":
-        check_not_a_file(location)  # before the engine reads (and would create) the path
-    try:
-        info = md.detect_node(kv, "")
-    except PermissionError as exc:
-        if isinstance(exc, ReadOnlyError):
-            raise
-        raise PermissionError(
-            f"access to {location.url} was denied ({exc}); check the credentials in "
-            "storage_options (key/secret, profile, anon) or the environment"
-        ) from exc
-    if info is not None and zarr_version is not None and info.zarr_version != zarr_version:
-        if mode in ("r", "r+", "a"):  # w replaces the node; for w- existence wins
-            raise ZarrVersionError(
-                f"{location.url} holds Zarr v{info.zarr_version} metadata, not "
-                f"v{zarr_version}; open it with zarr_version={info.zarr_version} (or None), "
-                "or use mode='w' to replace it"
-            )
-    if info is not None and info.kind != kind and mode != "w":
-        if mode in ("r", "r+"):
-            raise FileNotFoundError(f"{location.url} is a Zarr {info.kind}, not a {kind}")
-        raise FileExistsError(
-            f"{location.url} is a Zarr {info.kind}; use mode='w' to replace it with a {kind}"
-        )
-    if location.read_only_scheme and mode in ("w", "w-"):
-        raise ReadOnlyError(f"{location.url} is served over HTTP and is read-only; use mode='r'")
-    action = plan_open(mode, info is not None, location.url)
-    if mode == "w":  # replaces only an empty location or a Zarr node (docs/safety.md)
-        check_node_replaceable(kv, location)
-    if action is Action.OPEN:
-        cls = array_cls if kind == "array" else group_cls
-        if location.read_only_scheme:
-            ref.mode = "r"  # r+/a on HTTP open for reading; any write raises ReadOnlyError
-        node = cls._from_ref(ref, info)
-        return (node, None) if defer_data else node
-    if location.read_only_scheme:
-        raise ReadOnlyError(f"{location.url} is served over HTTP and is read-only")
-    version = zarr_version or 3
-    if kind == "array":
-        kw = dict(create_kwargs or {})
-        if kw.get("shape") is None and kw.get("data") is None:
-            raise FileNotFoundError(
-                f"no array at {location.url}; pass shape= and dtype= to create one"
-            )
-        data = kw.pop("data", None)
-        if data is not None and not _is_dask(data) and not hasattr(data, "shape"):
-            data = np.asarray(data)
-        # Validate everything (layout, data shape and dtype, aliasing) before the old
-        # node is removed.
-        shape = kw.pop("shape", None)
-        spec = layout.resolve_array_spec(
-            np.shape(data) if shape is None else shape,
-            kw.pop("dtype", None) or getattr(data, "dtype", np.float64),
-            zarr_version=version,
-            config=kw.pop("zarr_config", None),
-            **{k: kw.pop(k) for k in list(kw) if k in _SPEC_KWARGS},
-        )
-        if kw:
-            raise TypeError(f"open_array got unexpected keyword arguments {sorted(kw)}")
-        if data is not None:
-            check_data(data, spec, location)
-        if action is Action.REPLACE:
-            kv.delete_prefix("")
-        new_info = array_cls._create_native(ref, spec)
-        arr = array_cls._from_ref(ref, new_info)
-        if defer_data:
-            return arr, data
-        if data is not None:
-            write_data(arr, data)
-        return arr
-    if create_kwargs:
-        raise TypeError(f"open_group got unexpected keyword arguments {sorted(create_kwargs)}")
-    if action is Action.REPLACE:
-        kv.delete_prefix("")
-    md.write_group(kv, "", version)
-    grp = group_cls._from_ref(ref, md.NodeInfo("group", version, md.group_document(version)))
-    return (grp, None) if defer_data else grp
-
-
-_SPEC_KWARGS = (
-    "chunks",
-    "shards",
-    "fill_value",
-    "compressor",
-    "compressor_opt",
-    "dimension_separator",
-    "order",
-    "attributes",
-)

@@ -7,6 +7,10 @@ work.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 
 class UnizarrError(Exception):
     """Base class of every exception defined by unizarr."""
@@ -88,3 +92,17 @@ __all__ = [
     "UnsupportedDriverError",
     "ZarrVersionError",
 ]
+
+
+@contextmanager
+def engine_errors(node: Any) -> Iterator[None]:
+    """Engines report undecodable chunks and unreachable stores differently; users get
+    :class:`CorruptDataError` / :class:`StoreUnavailableError` from both (see
+    :func:`translate_engine_error`). ``node.url`` is read only when something failed."""
+    try:
+        yield
+    except Exception as exc:
+        mapped = translate_engine_error(exc, node.url)
+        if mapped is exc:
+            raise
+        raise mapped from exc

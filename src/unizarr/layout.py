@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from .axes import nonspatial_axes
+
 #: Compressors unizarr can write on both drivers.
 COMPRESSORS = ("blosc", "zstd", "zlib", "gzip", "none")
 #: Blosc inner codecs that both numcodecs and TensorStore implement.
@@ -215,19 +217,24 @@ def normalize_compressor(
 
 
 # -- chunk / shard expansion ----------------------------------------------------------
-def nonspatial_axes(ndim: int, no_time: bool = False) -> tuple[str, ...]:
-    """Names of the leading non-spatial axes: ``()``, ``("t",)``, ``("c",)``, ``("t", "c")``."""
-    if ndim <= 3:
-        return ()
-    if ndim == 4:
-        return ("c",) if no_time else ("t",)
-    if ndim == 5:
-        if no_time:
-            raise ValueError("no_time cannot be used with 5-D arrays (t, c, z, y, x)")
-        return ("t", "c")
-    raise ValueError(
-        f"cannot expand a short chunk/shard for a {ndim}-D array; give all {ndim} values"
-    )
+def refuse_v2_shards(zarr_version: int, shards: Any, option: str, fix: str) -> None:
+    """The one rule for shards on Zarr v2, which has none: refuse them where a user
+    asks for them (``option``, e.g. ``shard=`` or ``--shard``; ``fix`` says what to
+    pass instead).
+
+    Raises
+    ------
+    ValueError
+        ``shards`` is given and ``zarr_version`` is 2.
+    """
+    if shards is not None and zarr_version == 2:
+        raise ValueError(f"{option} needs {fix} (Zarr v2 has no sharding)")
+
+
+def shards_on(zarr_version: int, shards: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """The shards a copy of an array sharded as ``shards`` keeps on a ``zarr_version``
+    destination: none on Zarr v2 (the copy stores the inner chunks directly)."""
+    return shards if zarr_version == 3 else None
 
 
 def _expand(
@@ -414,8 +421,7 @@ def resolve_array_spec(
     shard = shards if shards is not None else get("shard", None)
     shard_shape = None
     if shard is not None:
-        if zarr_version == 2:
-            raise ValueError("Zarr v2 has no sharding; use zarr_version=3 or shard=None")
+        refuse_v2_shards(zarr_version, shard, "shard=", "zarr_version=3 (or shard=None)")
         if len(shape) == 0:
             raise ValueError("a 0-d array cannot be sharded; use shard=None")
         shard_shape = expand_shards(
@@ -762,3 +768,16 @@ def codec_from_object(obj: Any) -> CodecSpec | None:
     if name in ("blosc", "zstd", "gzip"):
         return _codec_from_v3([obj])
     raise ValueError(f"compressor {obj!r} is not one unizarr writes ({COMPRESSORS})")
+
+
+def create_kwargs(spec: ArraySpec) -> dict[str, Any]:
+    """``create_array`` keywords that reproduce a spec's stored layout."""
+    return dict(
+        chunks=spec.chunks,
+        shards=spec.shards,
+        compressor=spec.compressor,
+        fill_value=spec.fill_value,
+        order=spec.order,
+        dimension_separator=spec.dimension_separator,
+        dimension_names=spec.dimension_names,
+    )

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .axes import AXIS_TYPES
 from .core import ZarrArray, ZarrGroup
 from .errors import MetadataError
 
@@ -48,7 +49,6 @@ TIME_UNITS = (
     "terasecond", "yoctosecond", "yottasecond", "zeptosecond", "zettasecond",
 )
 #: Axis type of each conventional axis name.
-AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
 
 
 # -- axes ------------------------------------------------------------------------------------

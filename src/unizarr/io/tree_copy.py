@@ -68,8 +68,7 @@ def array_kwargs(
     spec = arr.spec
     kw: dict[str, Any] = dict(
         chunks=spec.chunks,
-        # Zarr v2 has no shards: a v3 -> v2 copy stores the inner chunks directly.
-        shards=spec.shards if zarr_version == 3 else None,
+        shards=layout.shards_on(zarr_version, spec.shards),
         compressor=spec.compressor,
         fill_value=spec.fill_value,
         order=spec.order,

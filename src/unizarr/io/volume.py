@@ -14,9 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-#: Axis names unizarr writes, in the order OME-NGFF and linc-convert use.
-CANONICAL_AXES = ("t", "c", "z", "y", "x")
-SPATIAL_AXES = ("z", "y", "x")
+from ..axes import CANONICAL_AXES, SPATIAL_AXES, default_axes  # noqa: F401 - re-exported
 
 #: Spellings of length/time units found in file headers -> the UDUNITS-2 names
 #: OME-NGFF accepts.
@@ -85,27 +83,6 @@ class ArrayLike(Protocol):
     dtype: np.dtype
 
     def __getitem__(self, key: Any) -> Any: ...
-
-
-def default_axes(ndim: int, no_time: bool = False) -> tuple[str, ...]:
-    """Axis names of an array without metadata, by rank (linc-convert's convention).
-
-    >>> default_axes(3), default_axes(4), default_axes(4, no_time=True)
-    (('z', 'y', 'x'), ('t', 'z', 'y', 'x'), ('c', 'z', 'y', 'x'))
-    """
-    if ndim == 1:
-        return ("x",)
-    if ndim == 2:
-        return ("y", "x")
-    if ndim == 3:
-        return SPATIAL_AXES
-    if ndim == 4:
-        return ("c" if no_time else "t",) + SPATIAL_AXES
-    if ndim == 5:
-        if no_time:
-            raise ValueError("a 5-D input is (t, c, z, y, x); --no-time does not apply")
-        return CANONICAL_AXES
-    raise ValueError(f"cannot convert a {ndim}-D input; unizarr writes 2-D to 5-D images")
 
 
 @dataclass

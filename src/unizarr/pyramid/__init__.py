@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from .. import level0_reuse
-from ..core import ZarrArray, ZarrGroup, copy_data
+from ..blocks import copy_data
+from ..core import ZarrArray, ZarrGroup
 from ..distributed import resolve_client
 from ..errors import ReadOnlyError
 from ..threads import usable_cpus

@@ -38,7 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core import ZarrArray, _align_dask, _is_dask
+from ..blocks import within as _within
+from ..core import ZarrArray
+from ..dask_io import align_dask as _align_dask
+from ..dask_io import is_dask as _is_dask
 from ..distributed import Pending, Tracker, keep_heap_padding, worker_threads
 from .kernels import Reducer, get_kernel
 from .plan import Pass, PyramidPlan, Tile, blocks_of, scaled
@@ -246,10 +249,6 @@ def _for_tile(p: Pass, tile: Tile, axes: Sequence[int]) -> Pass:
         region = tuple(slice(lo, hi) for lo, hi in tile.bounds)
         source_done = _within(region, p.write_source.write_block, p.source_done)
     return replace(p, done=done, source_done=source_done)
-
-
-def _within(region: tuple[slice, ...], block: Sequence[int], done: Blocks) -> Blocks:
-    return {b for b in blocks_of(region, block) if b in done}
 
 
 # -- what the workers run ------------------------------------------------------------------------

@@ -29,6 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..axes import pyramid_axes, spatial_axes
+from ..blocks import blocks_of, ceil_div
+
 if TYPE_CHECKING:
     from ..core import ZarrArray
 
@@ -40,76 +43,6 @@ DEFAULT_MAX_MEMORY = 128 * 2**20
 
 
 # -- axes and shapes (pure) ---------------------------------------------------------------
-def spatial_axes(ndim: int, spatial_ndim: int | None = None) -> tuple[int, ...]:
-    """The spatial axes of an array of rank ``ndim``: its last ``spatial_ndim`` axes
-    (all of them when ``spatial_ndim >= ndim``).
-
-    By default the unizarr axis conventions decide: arrays of rank <= 3 are all
-    spatial, 4-D arrays are (t or c, z, y, x) and 5-D arrays are (t, c, z, y, x).
-
-    Raises
-    ------
-    ValueError
-        A rank above 5 without ``spatial_ndim``, or ``spatial_ndim`` out of range.
-    """
-    if spatial_ndim is None:
-        if ndim > 5:
-            raise ValueError(
-                f"cannot tell the spatial axes of a {ndim}-D array; pass spatial_ndim="
-            )
-        spatial_ndim = min(ndim, 3)
-    if isinstance(spatial_ndim, bool) or not isinstance(spatial_ndim, (int, np.integer)):
-        raise ValueError(f"spatial_ndim must be an int, got {spatial_ndim!r}")
-    if spatial_ndim < 1:
-        raise ValueError(f"spatial_ndim must be >= 1, got {spatial_ndim}")
-    # More than the rank means "all axes", as linc-convert's ``shape[-ndim:]`` does.
-    spatial_ndim = min(int(spatial_ndim), ndim)
-    return tuple(range(ndim - spatial_ndim, ndim))
-
-
-def pyramid_axes(
-    ndim: int, no_pyramid_axis: Any = None, spatial_ndim: int | None = None
-) -> tuple[int, ...]:
-    """The axes a pyramid downsamples: the spatial axes except ``no_pyramid_axis``.
-
-    ``no_pyramid_axis`` is ``"x"``, ``"y"`` or ``"z"`` (the last, second-last and
-    third-last spatial axis) or an index among the spatial axes (``0`` is the first
-    spatial axis, e.g. ``z`` of a (z, y, x) volume; negative indices count from the end).
-
-    Examples
-    --------
-    >>> pyramid_axes(5)
-    (2, 3, 4)
-    >>> pyramid_axes(3, "z")
-    (1, 2)
-    """
-    spatial = spatial_axes(ndim, spatial_ndim)
-    if no_pyramid_axis is None:
-        return spatial
-    n = len(spatial)
-    names = {"x": n - 1, "y": n - 2, "z": n - 3}
-    key = no_pyramid_axis
-    if isinstance(key, str) and key.strip().lstrip("-").isdigit():
-        key = int(key)
-    if isinstance(key, str):
-        index = names.get(key.lower())
-        if index is None or index < 0:
-            raise ValueError(
-                f"no_pyramid_axis {no_pyramid_axis!r} is not one of the {n} spatial axes "
-                f"{['zyx'[3 - n + i] if n <= 3 else i for i in range(n)]}"
-            )
-    elif isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        if not -n <= key < n:
-            raise ValueError(
-                f"no_pyramid_axis {key} is out of range for {n} spatial axes (use 0..{n - 1} "
-                "or 'x'/'y'/'z')"
-            )
-        index = int(key) % n
-    else:
-        raise ValueError(f"no_pyramid_axis must be 'x', 'y', 'z' or an int, got {no_pyramid_axis!r}")
-    return tuple(a for i, a in enumerate(spatial) if i != index)
-
-
 def next_level_shape(shape: Sequence[int], axes: Sequence[int]) -> tuple[int, ...]:
     """``shape`` with every axis in ``axes`` halved, rounding up.
 
@@ -259,16 +192,6 @@ def level_plan(
 # -- regions and block grids (pure) ------------------------------------------------------------
 #: A region of an array, one slice per axis.
 Region = tuple[slice, ...]
-
-
-def ceil_div(a: int, b: int) -> int:
-    """``ceil(a / b)`` for non-negative ints."""
-    return -(-a // b)
-
-
-def blocks_of(region: Region, block: Sequence[int]) -> Iterator[tuple[int, ...]]:
-    """Grid indices of the write blocks a block-aligned ``region`` covers."""
-    return product(*(range(s.start // b, ceil_div(s.stop, b)) for s, b in zip(region, block)))
 
 
 def scaled(region0: Sequence[tuple[int, int]], axes: Sequence[int], j: int) -> Region:

@@ -14,18 +14,16 @@ import json
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from itertools import product
 from typing import Any
 
 import numpy as np
 
 from .. import layout
+from ..blocks import block_region, copy_missing
 from ..core import ZarrArray, ZarrGroup
 from ..errors import StoreUnavailableError
 from ..layout import ArraySpec
 from .kernels import Reducer
-from .plan import ceil_div
-from .tiles import read_region
 
 
 def same_layout(a: ArraySpec, b: ArraySpec) -> bool:
@@ -53,7 +51,7 @@ def finished_blocks(target: ZarrArray, workers: int) -> set[tuple[int, ...]]:
     wb = target.write_block
 
     def decodes(b: tuple[int, ...]) -> bool:
-        region = tuple(slice(i * w, min((i + 1) * w, n)) for i, w, n in zip(b, wb, target.shape))
+        region = block_region(b, wb, target.shape)
         try:
             if not block_intact(target, b):
                 # Empty, or a shard whose index does not fit it: zarr-python may read
@@ -195,20 +193,6 @@ def finish_run(group: ZarrGroup, options: dict[str, Any]) -> None:
     # (and must not make two identical pyramids differ in their record).
     done = {k: v for k, v in options.items() if k != "write_base"}
     group._set_hidden(RUN_RECORD, json.dumps({**done, "complete": True}).encode())
-
-
-def copy_missing(source: Any, target: ZarrArray, done: set[tuple[int, ...]], workers: int) -> None:
-    """Copy the write blocks of ``target`` not in ``done`` from ``source``."""
-    wb = target.write_block
-    grid = [range(ceil_div(n, b)) for n, b in zip(target.shape, wb)]
-
-    def one(b: tuple[int, ...]) -> None:
-        region = tuple(slice(i * w, min((i + 1) * w, n)) for i, w, n in zip(b, wb, target.shape))
-        target[region] = read_region(source, region)
-
-    with ThreadPoolExecutor(workers, thread_name_prefix="unizarr-resume") as pool:
-        for f in [pool.submit(one, b) for b in product(*grid) if b not in done]:
-            f.result()
 
 
 __all__ = [

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..blocks import write_missing
 from ..threads import shared_pool, usable_cpus
 from .kernels import Kernel, downsample_into
 from .plan import Pass, Piece, Region, Tile, blocks_of, scaled
 
 if TYPE_CHECKING:
-    from ..core import ZarrArray
+    pass
 
 
 def read_region(source: Any, region: Region) -> np.ndarray:
@@ -33,29 +34,6 @@ def _io_pool() -> ThreadPoolExecutor:
     """Threads that write level-0 blocks for the reducing threads (each of which waits
     for its own write, so at most one write per reducing thread is in flight)."""
     return shared_pool("level0", 2 * usable_cpus())
-
-
-def write_missing(
-    target: ZarrArray, region: Region, data: np.ndarray, done: set[tuple[int, ...]] | None
-) -> None:
-    """``target[region] = data``, skipping the write blocks in ``done`` (already stored
-    by an interrupted run). ``region`` is aligned to the write blocks, so each block
-    written is whole: one atomic object, no read-modify-write."""
-    wb = target.write_block
-    if not done:
-        target[region] = data
-        return
-    blocks = list(blocks_of(region, wb))
-    missing = [b for b in blocks if b not in done]
-    if len(missing) == len(blocks):
-        target[region] = data  # one call, as an uninterrupted run writes it
-        return
-    for b in missing:
-        sub = tuple(
-            slice(max(i * w, s.start), min((i + 1) * w, s.stop)) for i, w, s in zip(b, wb, region)
-        )
-        local = tuple(slice(q.start - s.start, q.stop - s.start) for q, s in zip(sub, region))
-        target[sub] = data[local]
 
 
 class TileWork:

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ..axes import default_axes
 from ..errors import CorruptDataError
 from ..io.volume import Volume, normalize_unit
 
@@ -50,7 +51,7 @@ _FORMATS = {
     "Minc2Image": "MINC-2", "PARRECImage": "PAR/REC", "AFNIImage": "AFNI",
 }
 _TIME_UNIT = {"MGHImage": "millisecond"}
-_AXES = {3: ("z", "y", "x"), 4: ("t", "z", "y", "x"), 5: ("t", "c", "z", "y", "x")}
+_AXES = {n: default_axes(n) for n in (3, 4, 5)}  # the convention of unizarr.axes
 
 
 def _head(path: str, n: int = 512) -> bytes:

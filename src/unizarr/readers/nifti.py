@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ..axes import default_axes
 from ..errors import CorruptDataError
 from ..io.volume import Volume, normalize_unit
 from .gzip_spill import decompress_verified
@@ -41,7 +42,7 @@ OPTIONS = frozenset()
 
 #: NIfTI dims -> permutation from NIfTI axes to Zarr axes (niizarr's ``perm``).
 _PERM = {3: (2, 1, 0), 4: (3, 2, 1, 0), 5: (3, 4, 2, 1, 0)}
-_AXES = {3: ("z", "y", "x"), 4: ("t", "z", "y", "x"), 5: ("t", "c", "z", "y", "x")}
+_AXES = {n: default_axes(n) for n in (3, 4, 5)}  # the convention of unizarr.axes
 
 
 def is_nifti_name(path: str | os.PathLike) -> bool:
