@@ -46,17 +46,23 @@ def write_ome_metadata(
     axes: Sequence[Any],
     space_scale: Any = 1.0,
     time_scale: float = 1.0,
-    space_unit: str | None = "micrometer",
-    time_unit: str | None = "second",
+    space_unit: str | None = None,
+    time_unit: str | None = None,
     name: str = "",
     pyramid_aligns: Any = 2,
     levels: int | None = None,
     no_pool: int | None = None,
     multiscales_type: str = "",
-    ome_version: str = "0.4",
+    ome_version: str | None = None,
 ) -> dict[str, Any]:
     """Write OME-NGFF multiscales metadata; see :func:`unizarr.write_ome_metadata`
-    (same positional order as linc-convert's method)."""
+    (same positional order as linc-convert's method).
+
+    Two defaults differ from linc-convert's on purpose: ``ome_version`` follows the
+    group (0.5 on Zarr v3, 0.4 on v2) instead of always 0.4, and no unit is written
+    unless one is given (linc-convert wrote micrometre and second, which makes a
+    millimetre MRI 1000x too small). Pass ``space_unit="micrometer",
+    time_unit="second", ome_version="0.4"`` for linc-convert's output."""
     return _write_ome_metadata(
         self, axes, space_scale=space_scale, time_scale=time_scale, space_unit=space_unit,
         time_unit=time_unit, name=name, pyramid_aligns=pyramid_aligns, levels=levels,

@@ -66,7 +66,7 @@ def _check_unit(unit: Any, kind: str) -> str | None:
 
 
 def normalize_axes(
-    axes: Sequence[Any], space_unit: str | None = "micrometer", time_unit: str | None = "second"
+    axes: Sequence[Any], space_unit: str | None = None, time_unit: str | None = None
 ) -> list[dict[str, Any]]:
     """NGFF axis objects from names (``"t"``, ``"c"``, ``"z"``, ``"y"``, ``"x"``) or dicts
     (``{"name": ..., "type": ..., "unit": ...}``; a dict's unit wins over the defaults).
@@ -196,8 +196,8 @@ def build_multiscale(
     *,
     space_scale: float | Sequence[float] = 1.0,
     time_scale: float = 1.0,
-    space_unit: str | None = "micrometer",
-    time_unit: str | None = "second",
+    space_unit: str | None = None,
+    time_unit: str | None = None,
     name: str = "",
     pyramid_aligns: Any = "center",
     paths: Sequence[str] | None = None,
@@ -277,6 +277,12 @@ def level_paths(group: ZarrGroup, levels: int | None = None) -> list[str]:
             f"levels={levels} but {group.url} only has levels 0..{len(paths) - 1}"
         )
     return paths
+
+
+def default_ome_version(zarr_version: int) -> str:
+    """The OME-NGFF version a Zarr group of ``zarr_version`` gets when none is asked
+    for: ``"0.5"`` on Zarr v3, ``"0.4"`` on Zarr v2 (0.5 needs v3)."""
+    return "0.5" if zarr_version == 3 else "0.4"
 
 
 def _normalize_version(ome_version: Any, zarr_version: int) -> str:
@@ -435,12 +441,12 @@ def write_ome_metadata(
     *,
     space_scale: float | Sequence[float] = 1.0,
     time_scale: float = 1.0,
-    space_unit: str | None = "micrometer",
-    time_unit: str | None = "second",
+    space_unit: str | None = None,
+    time_unit: str | None = None,
     name: str = "",
     pyramid_aligns: Any = "center",
     levels: int | None = None,
-    ome_version: str = "0.4",
+    ome_version: str | None = None,
     no_pool: int | None = None,
     multiscales_type: str = "",
     affine: Any = None,
@@ -462,7 +468,8 @@ def write_ome_metadata(
         Time step.
     space_unit, time_unit : str or None
         NGFF (UDUNITS-2) unit names such as ``"micrometer"``, ``"millimeter"``,
-        ``"second"``; ``None`` omits the unit.
+        ``"second"``. ``None`` (default) writes no unit: a unit is never guessed, since
+        a wrong one (micrometre for an MRI in millimetres) scales the image 1000x.
     name : str
         The multiscale's name.
     pyramid_aligns : {"center", "edge"}, number, or one per space axis
@@ -472,8 +479,10 @@ def write_ome_metadata(
         ``2`` describes unizarr's own 2x pyramids exactly.
     levels : int, optional
         Index of the coarsest level to list (default: every numbered level present).
-    ome_version : {"0.4", "0.5", "0.6"}
-        0.5 and 0.6 need a Zarr v3 group. 0.6 writes coordinate systems (RFC-5): see
+    ome_version : {"0.4", "0.5", "0.6", "auto"}, optional
+        Default (``None`` or ``"auto"``): follow the group, 0.5 on Zarr v3 and 0.4 on Zarr v2 (the newest
+        version each format can hold that validators read). 0.5 and 0.6 need a Zarr v3
+        group. 0.6 writes coordinate systems (RFC-5): see
         :func:`multiscale_v06`.
     no_pool : int, optional
         Index of a space axis that was not downsampled (linc-convert's argument).
@@ -504,6 +513,8 @@ def write_ome_metadata(
     """
     if not isinstance(group, ZarrGroup):
         raise TypeError(f"write_ome_metadata needs a unizarr ZarrGroup, got {type(group).__name__}")
+    if ome_version is None or ome_version == "auto":
+        ome_version = default_ome_version(group.zarr_version)
     version = _normalize_version(ome_version, group.zarr_version)
     if affine is not None and version != "0.6":
         raise ValueError(
