@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .aliases import ARRAY_ALIASES, merge, resolve
 from .config import ZarrConfig
 from .core import ZarrArray, ZarrGroup, open_node
 
@@ -15,6 +16,7 @@ def open_group(
     driver: str | None = None,
     zarr_version: int | None = None,
     storage_options: dict[str, Any] | None = None,
+    zarr_format: int | None = None,
 ) -> ZarrGroup:
     """Open or create the group at ``url``.
 
@@ -32,7 +34,8 @@ def open_group(
         Engine; default ``"zarr-python"``.
     zarr_version : {2, 3}, optional
         Detected when the group exists (an explicit mismatch raises
-        :class:`~unizarr.ZarrVersionError`); 3 when creating.
+        :class:`~unizarr.ZarrVersionError`); 3 when creating. ``zarr_format`` (zarr-python's
+        name) is accepted as an alias.
     storage_options : dict, optional
         Credentials / endpoint for remote stores; the same for both drivers.
 
@@ -41,6 +44,7 @@ def open_group(
     >>> g = open_group("out.zarr", mode="w")          # doctest: +SKIP
     >>> g.create_array("0", (64, 64), "uint16")      # doctest: +SKIP
     """
+    zarr_version = merge("open_group", "zarr_version", zarr_version, "zarr_format", zarr_format)
     return open_node(  # type: ignore[return-value]
         url, mode, "group", driver=driver, zarr_version=zarr_version,
         storage_options=storage_options,
@@ -54,14 +58,18 @@ def open_array(
     driver: str | None = None,
     zarr_version: int | None = None,
     storage_options: dict[str, Any] | None = None,
+    zarr_format: int | None = None,
     **create_kwargs: Any,
 ) -> ZarrArray:
     """Open or create the array at ``url`` (arguments as :func:`open_group`).
 
     Creating an array (modes ``a``, ``w``, ``w-`` on a missing node) needs ``shape`` and
     ``dtype`` (or ``data``) among ``create_kwargs``, which also take the layout keywords
-    of :meth:`ZarrGroup.create_array` and ``zarr_config``.
+    of :meth:`ZarrGroup.create_array` (``chunk``/``shard`` as aliases of
+    ``chunks``/``shards``) and ``zarr_config``.
     """
+    zarr_version = merge("open_array", "zarr_version", zarr_version, "zarr_format", zarr_format)
+    create_kwargs = resolve("open_array", create_kwargs, ARRAY_ALIASES)
     return open_node(  # type: ignore[return-value]
         url, mode, "array", driver=driver, zarr_version=zarr_version,
         storage_options=storage_options, create_kwargs=create_kwargs,

@@ -121,14 +121,16 @@ class Layout:
 
     driver: Driver | None = None
     "Engine that writes (and reads) the data. [default: zarr-python]"
-    zarr_version: Literal[2, 3] | None = None
+    zarr_version: Annotated[
+        Literal[2, 3] | None, Parameter(name=["--zarr-version", "--zarr-format"])
+    ] = None
     "Zarr format of the output. [default: 3 for convert, the source's for copy]"
-    chunk: str | None = None
+    chunk: Annotated[str | None, Parameter(name=["--chunks", "--chunk"])] = None
     (
         "Chunk shape: one int for every spatial axis, or one per axis, comma-separated "
         "(e.g. 64 or 32,64,64). [default: 128 for convert, the source's for copy]"
     )
-    shard: str | None = None
+    shard: Annotated[str | None, Parameter(name=["--shards", "--shard"])] = None
     (
         "Shard shape (Zarr v3): ints like --chunk, 'auto' (0.5-1 GiB shards) or 'none'. "
         "[default: none for convert, the source's for copy]"
@@ -165,7 +167,7 @@ class PyramidOptions:
 
     levels: int = -1
     "Pyramid levels to add after level 0 (-1: until a level fits in one chunk; 0: none)."
-    method: Method = "mean"
+    method: Annotated[Method, Parameter(name=["--method", "--mode"])] = "mean"
     "Downsampling method (mode/nearest for label images)."
     no_pyramid_axis: Literal["x", "y", "z"] | None = None
     "Spatial axis never downsampled (thick slices)."

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import layout
 from . import metadata as md
+from .aliases import merge
 from .errors import (
     CorruptDataError,
     MetadataError,
@@ -1023,6 +1024,9 @@ class ZarrGroup(ZarrNode):
             Invalid layout, or ``data`` that does not fit ``shape``.
         """
         self._check_writable()
+        # linc-convert's ZarrConfig names (chunk=, shard=) mean chunks=, shards=.
+        chunks = merge("create_array", "chunks", chunks, "chunk", zarr_kwargs.pop("chunk", None))
+        shards = merge("create_array", "shards", shards, "shard", zarr_kwargs.pop("shard", None))
         compressor, compressor_opt, dimension_separator = _zarr_python_kwargs(
             zarr_kwargs, compressor, compressor_opt, dimension_separator
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .aliases import merge
 from .core import ZarrArray, ZarrGroup
 from .nifti import write_nifti_header as _write_nifti_header
 from .ome import write_ome_metadata as _write_ome_metadata
@@ -23,20 +24,25 @@ from .pyramid import generate_pyramid as _generate_pyramid
 def generate_pyramid(
     self: ZarrGroup,
     levels: int = -1,
-    ndim: int = 3,
-    mode: Any = "mean",
+    ndim: int | None = None,
+    mode: Any = None,
     no_pyramid_axis: Any = None,
     **kwargs: Any,
 ) -> list[tuple[int, ...]]:
     """Build levels ``"1"``, ``"2"``, ... from ``"0"``; see
-    :func:`unizarr.generate_pyramid`. ``mode`` is the method (``"mean"``, ...),
-    ``ndim`` the number of spatial axes; the other keywords (``max_memory``,
-    ``source``, ``resume``, ``client``, ...) pass through, so ``client=`` runs
-    the tiles on a ``dask.distributed`` cluster. Returns every level's shape,
-    level 0 first."""
-    method = kwargs.pop("method", mode)
+    :func:`unizarr.generate_pyramid`. linc-convert's ``ndim`` and ``mode`` (positions 2
+    and 3) are aliases of ``spatial_ndim`` and ``method``, which are accepted too
+    (default: 3 spatial axes, ``"mean"``); an alias and its canonical name with
+    different values raise :class:`TypeError`. The other keywords (``max_memory``,
+    ``source``, ``resume``, ``client``, ...) pass through, so ``client=`` runs the
+    tiles on a ``dask.distributed`` cluster. Returns every level's shape, level 0
+    first."""
+    where = "generate_pyramid"
+    method = merge(where, "method", kwargs.pop("method", None), "mode", mode)
+    spatial_ndim = merge(where, "spatial_ndim", kwargs.pop("spatial_ndim", None), "ndim", ndim)
     return _generate_pyramid(
-        self, levels, method=method, no_pyramid_axis=no_pyramid_axis, spatial_ndim=ndim,
+        self, levels, method="mean" if method is None else method,
+        no_pyramid_axis=no_pyramid_axis, spatial_ndim=3 if spatial_ndim is None else spatial_ndim,
         **kwargs,
     )
 
