@@ -47,7 +47,7 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("drivers", ["drivers", "drivers.*"]),
     ("blocks", ["blocks", "dask_blocks"]),
     ("pyramid", ["pyramid", "pyramid.*", "distributed"]),
-    ("formats", ["ome", "ome.*", "nifti", "validation", "channels", "labels"]),
+    ("formats", ["ome", "ome.*", "nifti", "validation", "validation.*", "channels", "labels"]),
     ("readers", ["readers", "readers.*", "io", "io.volume", "io.nifti", "io.npy", "io.tiff",
                  "io.zarr", "io.worker_input"]),
     ("jobs", ["convert", "convert_run", "outputs", "linc", "copy", "serve", "view", "jobs", "jobs.*",

@@ -28,25 +28,14 @@ import numpy as np
 
 from .core import ZarrArray, ZarrGroup
 from .errors import MetadataError
+from .validation import errors, validate_hierarchy
+from .validation.ngff_spec import SPACE_UNITS, TIME_UNITS, VERSIONS
 
-OME_VERSIONS = ("0.4", "0.5", "0.6")
+#: The OME-NGFF versions unizarr writes (all it judges).
+OME_VERSIONS = VERSIONS
 #: Name of the intrinsic coordinate system of unizarr's OME-NGFF 0.6 images.
 INTRINSIC_SYSTEM = "physical"
 
-#: Length units of the NGFF specification (UDUNITS-2 names).
-SPACE_UNITS = (
-    "angstrom", "attometer", "centimeter", "decimeter", "exameter", "femtometer", "foot",
-    "gigameter", "hectometer", "inch", "kilometer", "megameter", "meter", "micrometer",
-    "mile", "millimeter", "nanometer", "parsec", "petameter", "picometer", "terameter",
-    "yard", "yoctometer", "yottameter", "zeptometer", "zettameter",
-)
-#: Time units of the NGFF specification (UDUNITS-2 names).
-TIME_UNITS = (
-    "attosecond", "centisecond", "day", "decisecond", "exasecond", "femtosecond",
-    "gigasecond", "hectosecond", "hour", "kilosecond", "megasecond", "microsecond",
-    "millisecond", "minute", "nanosecond", "petasecond", "picosecond", "second",
-    "terasecond", "yoctosecond", "yottasecond", "zeptosecond", "zettasecond",
-)
 #: Axis type of each conventional axis name.
 AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
 
@@ -670,8 +659,6 @@ def check_with_ome_zarr_models(group: ZarrGroup, version: str | None = None) -> 
         if version == "0.6":
             if group.zarr_version != 3:
                 raise ValueError("OME-NGFF 0.6 metadata in a Zarr v2 group")
-            from .validation import errors, validate_hierarchy
-
             # the specification's rules first: ome-zarr-models may not know 0.6 yet
             broken = errors(validate_hierarchy(group))
             if broken:
