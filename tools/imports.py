@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent / "src" / PACKAGE
 #: Names that do not exist yet are the rooms the architecture grows into.
 FLOORS: list[tuple[str, list[str]]] = [
     ("ground", ["errors", "modes", "paths", "indexing", "threads", "declared", "integrity",
-                "ozx", "safety", "aliases"]),
+                "ozx", "safety", "aliases", "types"]),
     ("pure decisions", ["layout", "documents", "config"]),
     ("stores", ["kvstore", "metadata", "storage", "output_guard"]),
     ("registry", ["registry"]),

@@ -7,6 +7,7 @@ from typing import Any
 from .aliases import ARRAY_ALIASES, merge, resolve
 from .config import ZarrConfig
 from .core import ZarrArray, ZarrGroup, open_node
+from .types import ConfigLike, StorageOptions, ZarrVersion
 
 
 def open_group(
@@ -14,9 +15,9 @@ def open_group(
     mode: str = "a",
     *,
     driver: str | None = None,
-    zarr_version: int | None = None,
-    storage_options: dict[str, Any] | None = None,
-    zarr_format: int | None = None,
+    zarr_version: ZarrVersion | None = None,
+    storage_options: StorageOptions | None = None,
+    zarr_format: ZarrVersion | None = None,
 ) -> ZarrGroup:
     """Open or create the group at ``url``.
 
@@ -47,7 +48,7 @@ def open_group(
     zarr_version = merge("open_group", "zarr_version", zarr_version, "zarr_format", zarr_format)
     return open_node(  # type: ignore[return-value]
         url, mode, "group", driver=driver, zarr_version=zarr_version,
-        storage_options=storage_options,
+        storage_options=dict(storage_options) if storage_options is not None else None,
     )
 
 
@@ -56,9 +57,9 @@ def open_array(
     mode: str = "a",
     *,
     driver: str | None = None,
-    zarr_version: int | None = None,
-    storage_options: dict[str, Any] | None = None,
-    zarr_format: int | None = None,
+    zarr_version: ZarrVersion | None = None,
+    storage_options: StorageOptions | None = None,
+    zarr_format: ZarrVersion | None = None,
     **create_kwargs: Any,
 ) -> ZarrArray:
     """Open or create the array at ``url`` (arguments as :func:`open_group`).
@@ -72,16 +73,17 @@ def open_array(
     create_kwargs = resolve("open_array", create_kwargs, ARRAY_ALIASES)
     return open_node(  # type: ignore[return-value]
         url, mode, "array", driver=driver, zarr_version=zarr_version,
-        storage_options=storage_options, create_kwargs=create_kwargs,
+        storage_options=dict(storage_options) if storage_options is not None else None,
+        create_kwargs=create_kwargs,
     )
 
 
 def from_config(
     out: Any,
-    config: Any,
+    config: ConfigLike,
     *,
     driver: str | None = None,
-    storage_options: dict[str, Any] | None = None,
+    storage_options: StorageOptions | None = None,
 ) -> ZarrGroup:
     """Create the root group ``out`` as ``config`` says.
 

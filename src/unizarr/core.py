@@ -28,9 +28,11 @@ from .errors import (
     translate_engine_error,
 )
 from .indexing import apply_post, normalize_key, value_block
+from .integrity import block_problem, check_allocation
 from .kvstore import KVStore
 from .layout import ArraySpec
 from .modes import Action, check_mode, child_mode, is_writable, plan_open
+from .output_guard import check_node_replaceable, check_not_a_file
 from .paths import (
     METADATA_KEYS,
     Location,
@@ -39,10 +41,20 @@ from .paths import (
     parse_url,
     validate_member_name,
 )
-from .integrity import block_problem, check_allocation
-from .output_guard import check_node_replaceable, check_not_a_file
-from .safety import FOLLOW_SYMLINKS_OPTION, overlap
 from .registry import driver_from_token, driver_token, get_driver
+from .safety import FOLLOW_SYMLINKS_OPTION, overlap
+from .types import (
+    ChunksLike,
+    CompressorName,
+    CompressorOptions,
+    ConfigLike,
+    DimensionSeparator,
+    DTypeLike,
+    FillValue,
+    MemoryOrder,
+    ShapeLike,
+    ShardsLike,
+)
 
 
 @dataclass
@@ -991,19 +1003,19 @@ class ZarrGroup(ZarrNode):
     def create_array(
         self,
         name: str,
-        shape: Sequence[int] | int | None = None,
-        dtype: Any = None,
+        shape: ShapeLike | None = None,
+        dtype: DTypeLike | None = None,
         *,
-        zarr_config: Any = None,
+        zarr_config: ConfigLike = None,
         data: Any = None,
         overwrite: bool = False,
-        chunks: Any = None,
-        shards: Any = None,
-        fill_value: Any = None,
-        compressor: Any = None,
-        compressor_opt: Any = None,
-        dimension_separator: Any = None,
-        order: Any = None,
+        chunks: ChunksLike | None = None,
+        shards: ShardsLike | None = None,
+        fill_value: FillValue = None,
+        compressor: CompressorName | None = None,
+        compressor_opt: CompressorOptions | None = None,
+        dimension_separator: DimensionSeparator | None = None,
+        order: MemoryOrder | None = None,
         attributes: Mapping[str, Any] | None = None,
         dimension_names: Sequence[str | None] | None = None,
         **zarr_kwargs: Any,

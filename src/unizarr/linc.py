@@ -11,7 +11,6 @@ driver's group class inherits them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from .aliases import merge
@@ -19,6 +18,7 @@ from .core import ZarrArray, ZarrGroup
 from .nifti import write_nifti_header as _write_nifti_header
 from .ome import write_ome_metadata as _write_ome_metadata
 from .pyramid import generate_pyramid as _generate_pyramid
+from .types import AxesLike
 
 
 def generate_pyramid(
@@ -49,7 +49,7 @@ def generate_pyramid(
 
 def write_ome_metadata(
     self: ZarrGroup,
-    axes: Sequence[Any],
+    axes: AxesLike,
     space_scale: Any = 1.0,
     time_scale: float = 1.0,
     space_unit: str | None = None,

@@ -28,6 +28,7 @@ import numpy as np
 
 from .core import ZarrArray, ZarrGroup
 from .errors import MetadataError
+from .types import AxesLike
 from .validation import errors, validate_hierarchy
 from .validation.ngff_spec import SPACE_UNITS, TIME_UNITS, VERSIONS
 
@@ -426,7 +427,7 @@ def set_dimension_names(array: ZarrArray, names: Sequence[str]) -> None:
 
 def write_ome_metadata(
     group: ZarrGroup,
-    axes: Sequence[Any],
+    axes: AxesLike,
     *,
     space_scale: float | Sequence[float] = 1.0,
     time_scale: float = 1.0,
