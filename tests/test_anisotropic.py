@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import unizarr as uz
-from unizarr import pyramid as P
 from tests.adversarial.conftest import tree_hashes
 from tests.helpers import ok, user_error
+from unizarr import pyramid as P
 
 
 def ref_halve(x: np.ndarray, axes) -> np.ndarray:

@@ -258,7 +258,7 @@ def test_plan_fuses_levels_when_the_budget_allows():
     plans = P.plan_passes(shapes, (0, 1, 2), chunks=(128,) * 3, write_block=(128,) * 3,
                           itemsize=2, max_memory=32 * 2**20, workers=2)
     assert [(first, depth) for first, depth, *_ in plans] == [(1, 1), (2, 2)]
-    for first, depth, tile, piece, max_tiles in plans:
+    for first, _depth, tile, piece, _max_tiles in plans:
         # pieces are whole input chunks; tiles are whole write blocks
         assert all(p % 128 == 0 or p == s for p, s in zip(piece, shapes[first - 1]))
         assert all(t % 128 == 0 or t == s for t, s in zip(tile, shapes[first]))

@@ -771,7 +771,7 @@ def copy(
     start = time.perf_counter()
     source = open_zarr(src, "r", driver=layout.driver, storage_options=src_opts)
     version = layout.zarr_version or source.zarr_version
-    layout = replace(layout, zarr_version=version)
+    layout = replace(layout, zarr_version=3 if version == 3 else 2)
     cfg = make_config(layout, overwrite=overwrite) if layout.given() else None
     if ome_version in ("0.5", "0.6") and version == 2:
         raise ValueError(f"--ome-version {ome_version} needs a Zarr v3 destination "
@@ -1086,7 +1086,8 @@ def demo(
     findings = validate_store(root)
     ok = not any(f["severity"] == "error" for f in findings)
     _print_findings(output, findings, ok)
-    expected = np.asarray(nib.load(sample).dataobj.get_unscaled()).transpose(2, 1, 0)
+    image: Any = nib.load(sample)  # nibabel types load() as the base class, without dataobj
+    expected = np.asarray(image.dataobj.get_unscaled()).transpose(2, 1, 0)
     for name in uz.drivers():
         got = uz.open_array(os.path.join(output, "0") if _is_local(output) else f"{output}/0",
                             "r", driver=name)[...]

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -135,7 +135,7 @@ class Attributes(MutableMapping):
             del attrs[key]
             self._store(attrs)
 
-    def update(self, other: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
         self._node._check_writable()
         new = dict(other, **kwargs)
         checked = md.to_json_value(new, "attribute")  # TypeError before any write
@@ -182,7 +182,7 @@ class ZarrNode(ABC):
 
     # -- construction (internal) -----------------------------------------------------
     @classmethod
-    def _from_ref(cls, ref: NodeRef, info: md.NodeInfo) -> ZarrNode:
+    def _from_ref(cls, ref: NodeRef, info: md.NodeInfo) -> Self:
         node = cls.__new__(cls)
         node._init_ref(ref, info)
         return node
@@ -818,9 +818,10 @@ class ZarrGroup(ZarrNode):
         except Exception:
             # The store refuses listings (an S3 bucket without list permission, a static
             # server answering 403): the members the metadata names are the members.
-            children = self._declared_members()
-            if children is None:
+            declared = self._declared_members()
+            if declared is None:
                 raise
+            children = declared
         if not children:  # some servers answer a refused listing with an empty page
             children = self._declared_members() or []
         for child in children:
@@ -1080,7 +1081,7 @@ class ZarrGroup(ZarrNode):
         arr = self._array_cls._from_ref(ref, new_info)
         if data is not None:
             write_data(arr, data)
-        return arr  # type: ignore[return-value]
+        return arr
 
     def create_array_from_base(
         self, name: str, shape: Sequence[int], data: Any = None, **kwargs: Any
@@ -1284,7 +1285,7 @@ def open_node(
             ref, mode, kind, array_cls, group_cls, zarr_version, create_kwargs, defer_data=True
         )
     if data is not None:
-        write_data(node, data)  # type: ignore[arg-type]
+        write_data(node, data)
     return node
 
 
@@ -1329,6 +1330,8 @@ def _open_or_create(
     if mode == "w":  # replaces only an empty location or a Zarr node (docs/safety.md)
         check_node_replaceable(kv, location)
     if action is Action.OPEN:
+        if info is None:  # plan_open opens only a node that exists
+            raise FileNotFoundError(f"no Zarr {kind} at {location.url}")
         cls = array_cls if kind == "array" else group_cls
         if location.read_only_scheme:
             ref.mode = "r"  # r+/a on HTTP open for reading; any write raises ReadOnlyError

@@ -269,6 +269,23 @@ def level_paths(group: ZarrGroup, levels: int | None = None) -> list[str]:
     return paths
 
 
+def level_array(group: ZarrGroup, path: str) -> ZarrArray:
+    """The multiscale level ``path`` of ``group``, which must be an array.
+
+    Raises
+    ------
+    MetadataError
+        ``path`` is a group.
+    """
+    node = group[path]
+    if not isinstance(node, ZarrArray):
+        raise MetadataError(
+            f"{group.url}/{path} is listed as a multiscale level but is not an array; "
+            "rewrite the OME-NGFF metadata"
+        )
+    return node
+
+
 def default_ome_version(zarr_version: int) -> str:
     """The OME-NGFF version a Zarr group of ``zarr_version`` gets when none is asked
     for: ``"0.5"`` on Zarr v3, ``"0.4"`` on Zarr v2 (0.5 needs v3)."""
@@ -512,7 +529,7 @@ def write_ome_metadata(
         )
     group._check_writable()
     paths = level_paths(group, levels)
-    arrays = [group[p] for p in paths]
+    arrays = [level_array(group, p) for p in paths]
     ms = build_multiscale(
         [a.shape for a in arrays],
         axes,
@@ -533,7 +550,7 @@ def write_ome_metadata(
             ms, affine=affine, affine_system=affine_system, affine_axes=affine_axes
         )
     for arr in arrays:
-        set_dimension_names(arr, names)  # type: ignore[arg-type]
+        set_dimension_names(arr, names)
     attrs = group.attrs.asdict()
     if version == "0.4":
         attrs["multiscales"] = [{"version": "0.4", **ms}]
@@ -577,9 +594,9 @@ def find_multiscale(attrs: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | No
         if version.startswith("0.6") and "coordinateSystems" in ms:
             ms = _v06_as_v05(ms)
         return version, ms
-    ms = attrs.get("multiscales")
-    if isinstance(ms, list) and ms and isinstance(ms[0], Mapping):
-        return str(ms[0].get("version", "0.4")), dict(ms[0])
+    v04 = attrs.get("multiscales")
+    if isinstance(v04, list) and v04 and isinstance(v04[0], Mapping):
+        return str(v04[0].get("version", "0.4")), dict(v04[0])
     return None
 
 

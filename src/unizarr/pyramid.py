@@ -488,7 +488,7 @@ def _windows(x: np.ndarray, axes: Sequence[int]) -> list[tuple[tuple[slice, ...]
     for combo in product(*per_axis):
         src = x[tuple(c[0] for c in combo)]
         shape: list[int] = []
-        for (_, o, f), n in zip(combo, src.shape):
+        for (_, o, f), _n in zip(combo, src.shape):
             shape += [o.stop - o.start, f]
         regions.append((tuple(c[1] for c in combo), src.reshape(shape)))
     return regions
