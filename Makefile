@@ -21,9 +21,10 @@ demo: $(STAMP)
 	$(PY) -m unizarr.cli demo out/unizarr-demo.ome.zarr --preview out/unizarr-demo-preview.png
 	$(PY) examples/demo.py
 
-# Fast suite (everything but `slow`), parallel over the 2 cores; first the shipped
-# conformance suite (unizarr.testing) on the "zarrs" driver, which the rest does not run.
-test: $(STAMP)
+# Fast suite (everything but `slow`), parallel over the 2 cores, after the lint step
+# (mypy + ruff: zero errors); first the shipped conformance suite (unizarr.testing) on
+# the "zarrs" driver, which the rest does not run.
+test: $(STAMP) lint
 	$(PY) -m pytest -q -n 2 -m "not slow" tests/conformance -k zarrs
 	$(PY) -m pytest -q -n 2 -m "not slow"
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from tests.helpers import snapshot  # noqa: F401  (re-exported for tests)
-
 import pytest
 
 import unizarr as uz
+from tests.helpers import snapshot  # noqa: F401  (re-exported for tests)
 
 # moto S3 server and http.server fixtures, available to every test module
 pytest_plugins = ["tests.remote_fixtures"]

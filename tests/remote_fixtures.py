@@ -45,7 +45,7 @@ def s3_bucket(s3_endpoint: str) -> tuple[str, dict]:
 
 
 @pytest.fixture
-def http_root(tmp_path) -> Iterator[tuple[str, "object"]]:
+def http_root(tmp_path) -> Iterator[tuple[str, object]]:
     """A local ``http.server`` serving ``tmp_path`` read-only; yields (base URL, path)."""
     import functools
     import http.server
@@ -63,7 +63,7 @@ def http_root(tmp_path) -> Iterator[tuple[str, "object"]]:
 
 
 @pytest.fixture
-def http_root_nolist(tmp_path) -> Iterator[tuple[str, "object"]]:
+def http_root_nolist(tmp_path) -> Iterator[tuple[str, object]]:
     """Like ``http_root`` but every directory URL answers 403, as S3 buckets without
     list permission and many static servers do; yields (base URL, path)."""
     import functools

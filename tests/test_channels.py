@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import unizarr as uz
-from unizarr import channels as C
 from tests.adversarial.conftest import tree_hashes
 from tests.helpers import ok, user_error
+from unizarr import channels as C
 
 
 def image(path, driver, zarr_version, data, axes, version):

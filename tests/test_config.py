@@ -81,4 +81,4 @@ def test_seed_constructors_wrap_native(tmp_path):
     assert g.store is not None  # ... and to zarr.Group
     assert isinstance(a.native, zarr.Array)
     with pytest.raises(AttributeError):
-        a._private_thing
+        _ = a._private_thing

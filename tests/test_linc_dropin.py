@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import typing
-
 from dataclasses import dataclass, field
 
 import dask.array as da

@@ -52,12 +52,13 @@ def test_layout_of_0_4_and_0_5(tmp_path, driver, zarr_version):
             assert attrs["ome"]["multiscales"][0] == ms
             assert "version" not in ms and "multiscales" not in attrs
         assert [d["path"] for d in ms["datasets"]] == ["0", "1", "2", "3"]
+        # No unit was given, so none is written (never a guessed micrometre).
         assert ms["axes"] == [
-            {"name": "t", "type": "time", "unit": "second"},
+            {"name": "t", "type": "time"},
             {"name": "c", "type": "channel"},
-            {"name": "z", "type": "space", "unit": "micrometer"},
-            {"name": "y", "type": "space", "unit": "micrometer"},
-            {"name": "x", "type": "space", "unit": "micrometer"},
+            {"name": "z", "type": "space"},
+            {"name": "y", "type": "space"},
+            {"name": "x", "type": "space"},
         ]
 
 
@@ -130,6 +131,11 @@ def test_custom_axis_dicts(tmp_path, driver):
         g, [{"name": "ch", "type": "channel"}, "y", {"name": "x", "type": "space", "unit": "nanometer"}],
     )
     assert ms["axes"][0] == {"name": "ch", "type": "channel"}
+    assert ms["axes"][2]["unit"] == "nanometer" and "unit" not in ms["axes"][1]
+    ms = uz.write_ome_metadata(
+        g, [{"name": "ch", "type": "channel"}, "y", {"name": "x", "type": "space", "unit": "nanometer"}],
+        space_unit="micrometer",
+    )
     assert ms["axes"][2]["unit"] == "nanometer" and ms["axes"][1]["unit"] == "micrometer"
 
 
@@ -281,7 +287,7 @@ def test_opens_with_ngff_zarr(tmp_path, driver, zarr_version):
     for version in versions_for(zarr_version):
         g, x = image(tmp_path, driver, zarr_version, name=f"n{version}.zarr")
         uz.write_ome_metadata(g, AXES[5], ome_version=version, space_scale=[2.0, 0.5, 0.5],
-                              time_scale=3.0, pyramid_aligns=2)
+                              time_scale=3.0, pyramid_aligns=2, space_unit="micrometer")
         with warnings.catch_warnings():
             _quiet()
             ms = ngff_zarr.from_ngff_zarr(g.url)

@@ -15,10 +15,10 @@ import pytest
 nib = pytest.importorskip("nibabel")
 
 import unizarr as uz  # noqa: E402
-from unizarr import nifti as N  # noqa: E402
-from unizarr import ome  # noqa: E402
 from tests.adversarial.conftest import tree_hashes  # noqa: E402
 from tests.helpers import ok, user_error  # noqa: E402
+from unizarr import nifti as N  # noqa: E402
+from unizarr import ome  # noqa: E402
 
 
 def _rotation(ax: float, ay: float, az: float) -> np.ndarray:

@@ -284,7 +284,8 @@ def test_what_niizarr_writes_is_valid(tmp_path, ome) -> None:
     nib = pytest.importorskip("nibabel")
     allowed = typing.get_args(inspect.signature(niizarr.nii2zarr).parameters["ome_version"].annotation)
     if ome not in allowed:
-        with pytest.raises(Exception):
+        # niizarr's exception for a version it does not write is not part of its API
+        with pytest.raises(Exception):  # noqa: B017
             niizarr.nii2zarr(nib.Nifti1Image(np.zeros((4, 4, 4), "f4"), np.eye(4)),
                              str(tmp_path / "no.zarr"), ome_version=ome)
         return

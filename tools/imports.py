@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent / "src" / PACKAGE
 #: Names that do not exist yet are the rooms the architecture grows into.
 FLOORS: list[tuple[str, list[str]]] = [
     ("ground", ["errors", "modes", "paths", "indexing", "threads", "declared", "integrity", "axes", "level0_reuse",
-                "ozx", "safety"]),
+                "ozx", "safety", "aliases", "types"]),
     ("pure decisions", ["layout", "documents", "config"]),
     ("stores", ["kvstore", "metadata", "storage", "output_guard", "noderef", "attributes",
                 "members"]),
@@ -57,7 +57,7 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("pyramid parts", ["pyramid.tiles", "pyramid.resume"]),
     ("executors", ["pyramid.local", "pyramid.cluster"]),
     ("pyramid", ["pyramid", "pyramid.*"]),
-    ("formats", ["ome", "ome.*", "nifti", "validation", "channels", "labels"]),
+    ("formats", ["ome", "ome.*", "nifti", "validation", "validation.*", "channels", "labels"]),
     ("readers", ["readers", "readers.*", "io", "io.volume", "io.nifti", "io.npy", "io.tiff",
                  "io.zarr", "io.worker_input"]),
     ("jobs", ["convert", "convert_run", "outputs", "linc", "copy", "serve", "view", "jobs", "jobs.*",

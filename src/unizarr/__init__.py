@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 from . import linc as _linc
+from . import pyramid as _pyramid
+from .aliases import PYRAMID_ALIASES, accepts_aliases
 from .api import from_config, open_array, open_group
 from .config import ZarrConfig
 from .convert import ConvertResult, convert, convert_labels
@@ -27,12 +29,15 @@ from .labels import read_lut, write_labels
 from .layout import ArraySpec
 from .nifti import read_nifti_header, write_nifti_header
 from .ome import validate_ome, write_ome_metadata
-from .pyramid import generate_pyramid
 
 # The functions shadow their modules' names on the package (``uz.serve(...)``); import
 # the modules' other names with ``from unizarr.serve import ...``.
 from .serve import serve
 from .view import view
+
+#: :func:`unizarr.pyramid.generate_pyramid`, also taking linc-convert's ``mode=`` (for
+#: ``method``) and ``ndim=`` (for ``spatial_ndim``): see docs/vocabulary.md.
+generate_pyramid = accepts_aliases(PYRAMID_ALIASES)(_pyramid.generate_pyramid)
 
 __version__ = "0.1.0"
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .aliases import ARRAY_ALIASES, merge, resolve
 from .config import ZarrConfig
 from .core import ZarrArray, ZarrGroup, open_node
+from .types import ConfigLike, StorageOptions, ZarrVersion
 
 
 def open_group(
@@ -13,8 +15,9 @@ def open_group(
     mode: str = "a",
     *,
     driver: str | None = None,
-    zarr_version: int | None = None,
-    storage_options: dict[str, Any] | None = None,
+    zarr_version: ZarrVersion | None = None,
+    storage_options: StorageOptions | None = None,
+    zarr_format: ZarrVersion | None = None,
 ) -> ZarrGroup:
     """Open or create the group at ``url``.
 
@@ -32,7 +35,8 @@ def open_group(
         Engine; default ``"zarr-python"``.
     zarr_version : {2, 3}, optional
         Detected when the group exists (an explicit mismatch raises
-        :class:`~unizarr.ZarrVersionError`); 3 when creating.
+        :class:`~unizarr.ZarrVersionError`); 3 when creating. ``zarr_format`` (zarr-python's
+        name) is accepted as an alias.
     storage_options : dict, optional
         Credentials / endpoint for remote stores; the same for both drivers.
 
@@ -41,9 +45,10 @@ def open_group(
     >>> g = open_group("out.zarr", mode="w")          # doctest: +SKIP
     >>> g.create_array("0", (64, 64), "uint16")      # doctest: +SKIP
     """
+    zarr_version = merge("open_group", "zarr_version", zarr_version, "zarr_format", zarr_format)
     return open_node(  # type: ignore[return-value]
         url, mode, "group", driver=driver, zarr_version=zarr_version,
-        storage_options=storage_options,
+        storage_options=dict(storage_options) if storage_options is not None else None,
     )
 
 
@@ -52,30 +57,35 @@ def open_array(
     mode: str = "a",
     *,
     driver: str | None = None,
-    zarr_version: int | None = None,
-    storage_options: dict[str, Any] | None = None,
+    zarr_version: ZarrVersion | None = None,
+    storage_options: StorageOptions | None = None,
+    zarr_format: ZarrVersion | None = None,
     **create_kwargs: Any,
 ) -> ZarrArray:
     """Open or create the array at ``url`` (arguments as :func:`open_group`).
 
     Creating an array (modes ``a``, ``w``, ``w-`` on a missing node) needs ``shape`` and
     ``dtype`` (or ``data``) among ``create_kwargs``, which take every keyword of
-    :meth:`ZarrGroup.create_array` (layout keywords, ``zarr_config``, ``attributes``,
-    ``dimension_names``, zarr-python's ``compressors=`` / ``chunk_key_encoding=``):
-    both resolve them in one place, so the same keywords write the same files.
+    :meth:`ZarrGroup.create_array` (layout keywords with ``chunk``/``shard`` as aliases of
+    ``chunks``/``shards``, ``zarr_config``, ``attributes``, ``dimension_names``,
+    zarr-python's ``compressors=`` / ``chunk_key_encoding=``): both resolve them in one
+    place, so the same keywords write the same files.
     """
+    zarr_version = merge("open_array", "zarr_version", zarr_version, "zarr_format", zarr_format)
+    create_kwargs = resolve("open_array", create_kwargs, ARRAY_ALIASES)
     return open_node(  # type: ignore[return-value]
         url, mode, "array", driver=driver, zarr_version=zarr_version,
-        storage_options=storage_options, create_kwargs=create_kwargs,
+        storage_options=dict(storage_options) if storage_options is not None else None,
+        create_kwargs=create_kwargs,
     )
 
 
 def from_config(
     out: Any,
-    config: Any,
+    config: ConfigLike,
     *,
     driver: str | None = None,
-    storage_options: dict[str, Any] | None = None,
+    storage_options: StorageOptions | None = None,
 ) -> ZarrGroup:
     """Create the root group ``out`` as ``config`` says.
 

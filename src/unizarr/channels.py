@@ -17,7 +17,7 @@ import numpy as np
 
 from .core import ZarrGroup
 from .errors import MetadataError
-from .ome import find_multiscale
+from .ome import find_multiscale, level_array
 
 #: Voxels per channel a level needs to be used for the automatic windows.
 MIN_VOXELS = 32**3
@@ -74,12 +74,12 @@ def measure_windows(group: ZarrGroup) -> list[dict[str, float]]:
     c = axes.index("c") if "c" in axes else None
     chosen = paths[0]
     for p in reversed(paths):
-        arr = group[p]
+        arr = level_array(group, p)
         per_channel = arr.size // (arr.shape[c] if c is not None else 1)
         if per_channel >= MIN_VOXELS:
             chosen = p
             break
-    data = np.asarray(group[chosen][...])
+    data = np.asarray(level_array(group, chosen)[...])
     channels = np.moveaxis(data, c, 0) if c is not None else data[None]
     out = []
     for ch in channels:
@@ -134,7 +134,7 @@ def write_omero(
         raise MetadataError(f"{group.url} has no OME-NGFF multiscales; write them first")
     version, ms = found
     axes = [a["name"] for a in ms["axes"]]
-    n = group[ms["datasets"][0]["path"]].shape[axes.index("c")] if "c" in axes else 1
+    n = level_array(group, ms["datasets"][0]["path"]).shape[axes.index("c")] if "c" in axes else 1
     for what, values in (("names", names), ("colors", colors), ("windows", windows)):
         if values is not None and len(values) != n:
             raise ValueError(f"{len(values)} channel {what} given for {n} channel(s)")

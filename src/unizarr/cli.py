@@ -122,14 +122,16 @@ class Layout:
 
     driver: Driver | None = None
     "Engine that writes (and reads) the data. [default: zarr-python]"
-    zarr_version: Literal[2, 3] | None = None
+    zarr_version: Annotated[
+        Literal[2, 3] | None, Parameter(name=["--zarr-version", "--zarr-format"])
+    ] = None
     "Zarr format of the output. [default: 3 for convert, the source's for copy]"
-    chunk: str | None = None
+    chunk: Annotated[str | None, Parameter(name=["--chunks", "--chunk"])] = None
     (
         "Chunk shape: one int for every spatial axis, or one per axis, comma-separated "
         "(e.g. 64 or 32,64,64). [default: 128 for convert, the source's for copy]"
     )
-    shard: str | None = None
+    shard: Annotated[str | None, Parameter(name=["--shards", "--shard"])] = None
     (
         "Shard shape (Zarr v3): ints like --chunk, 'auto' (0.5-1 GiB shards) or 'none'. "
         "[default: none for convert, the source's for copy]"
@@ -166,7 +168,7 @@ class PyramidOptions:
 
     levels: int = -1
     "Pyramid levels to add after level 0 (-1: until a level fits in one chunk; 0: none)."
-    method: Method = "mean"
+    method: Annotated[Method, Parameter(name=["--method", "--mode"])] = "mean"
     "Downsampling method (mode/nearest for label images)."
     no_pyramid_axis: Literal["x", "y", "z"] | None = None
     "Spatial axis never downsampled (thick slices)."
@@ -769,7 +771,7 @@ def copy(
     start = time.perf_counter()
     source = open_zarr(src, "r", driver=layout.driver, storage_options=src_opts)
     version = layout.zarr_version or source.zarr_version
-    layout = replace(layout, zarr_version=version)
+    layout = replace(layout, zarr_version=3 if version == 3 else 2)
     cfg = make_config(layout, overwrite=overwrite) if layout.given() else None
     if ome_version in ("0.5", "0.6") and version == 2:
         raise ValueError(f"--ome-version {ome_version} needs a Zarr v3 destination "
@@ -1084,7 +1086,8 @@ def demo(
     findings = validate_store(root)
     ok = not any(f["severity"] == "error" for f in findings)
     _print_findings(output, findings, ok)
-    expected = np.asarray(nib.load(sample).dataobj.get_unscaled()).transpose(2, 1, 0)
+    image: Any = nib.load(sample)  # nibabel types load() as the base class, without dataobj
+    expected = np.asarray(image.dataobj.get_unscaled()).transpose(2, 1, 0)
     for name in uz.drivers():
         got = uz.open_array(os.path.join(output, "0") if _is_local(output) else f"{output}/0",
                             "r", driver=name)[...]

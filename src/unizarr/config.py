@@ -8,12 +8,14 @@ such objects by field name (:meth:`ZarrConfig.from_object`), never by type.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import layout
+from .aliases import CONFIG_ALIASES, resolve
 
 #: Values accepted for ``ome_version``.
 OME_VERSIONS = ("0.4", "0.5")
@@ -57,6 +59,12 @@ class ZarrConfig:
         Replace an existing output.
     driver : str
         ``"zarr-python"`` or ``"tensorstore"``.
+
+    Notes
+    -----
+    The fields keep linc-convert's names (``chunk``, ``shard``) because converters read
+    and set them; the keywords ``chunks=``, ``shards=`` and ``zarr_format=`` are
+    accepted as aliases (see ``docs/vocabulary.md``).
     """
 
     zarr_version: int = 3
@@ -113,6 +121,10 @@ class ZarrConfig:
             return dataclasses.replace(obj)
         if obj is None:
             return cls()
+        if isinstance(obj, Mapping):
+            # A mapping's keys may use the aliases; an object's attributes may not (a
+            # zarr array's ``.chunks`` says nothing about a config).
+            obj = resolve("ZarrConfig.from_object", obj, CONFIG_ALIASES)
         values: dict[str, Any] = {}
         for name in cls.field_names():
             if isinstance(obj, Mapping):
@@ -142,3 +154,18 @@ class ZarrConfig:
         if unknown:
             raise ValueError(f"unknown ZarrConfig fields: {sorted(unknown)}")
         return cls(**data)
+
+
+def _init_with_aliases(init: Any) -> Any:
+    """The dataclass ``__init__`` also taking the aliases of :data:`CONFIG_ALIASES`."""
+
+    @functools.wraps(init)
+    def __init__(self: ZarrConfig, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **resolve("ZarrConfig", kwargs, CONFIG_ALIASES))
+
+    return __init__
+
+
+# Wrapped after the class is built: a hand-written __init__ would stop @dataclass from
+# generating the one that holds the fields' defaults.
+setattr(ZarrConfig, "__init__", _init_with_aliases(ZarrConfig.__init__))  # noqa: B010

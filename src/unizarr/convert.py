@@ -19,6 +19,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from .aliases import CONFIG_ALIASES, resolve
 from .api import from_config, open_group
 from .channels import check_color, parse_windows, write_omero
 from .config import ZarrConfig
@@ -523,6 +524,7 @@ def convert(
     """
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other")
+    layout = resolve("convert", layout, CONFIG_ALIASES)  # chunks= -> the config's chunk=
     cfg = replace(config or ZarrConfig(), **layout) if layout else (config or ZarrConfig())
     given: dict[str, Any] = {} if levels is None else {"levels": levels}
     cfg = replace(cfg, overwrite=overwrite, **given)

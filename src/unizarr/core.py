@@ -17,7 +17,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -45,6 +45,18 @@ from .paths import (
 )
 from .registry import driver_from_token, driver_token
 from .safety import overlap
+from .types import (
+    ChunksLike,
+    CompressorName,
+    CompressorOptions,
+    ConfigLike,
+    DimensionSeparator,
+    DTypeLike,
+    FillValue,
+    MemoryOrder,
+    ShapeLike,
+    ShardsLike,
+)
 
 __all__ = [
     "Attributes", "MetadataDocument", "NodeRef", "ZarrArray", "ZarrGroup", "ZarrNode",
@@ -71,7 +83,7 @@ class ZarrNode(ABC):
 
     # -- construction (internal) -----------------------------------------------------
     @classmethod
-    def _from_ref(cls, ref: NodeRef, info: md.NodeInfo) -> ZarrNode:
+    def _from_ref(cls, ref: NodeRef, info: md.NodeInfo) -> Self:
         node = cls.__new__(cls)
         node._init_ref(ref, info)
         return node
@@ -706,19 +718,19 @@ class ZarrGroup(ZarrNode):
     def create_array(
         self,
         name: str,
-        shape: Sequence[int] | int | None = None,
-        dtype: Any = None,
+        shape: ShapeLike | None = None,
+        dtype: DTypeLike | None = None,
         *,
-        zarr_config: Any = None,
+        zarr_config: ConfigLike = None,
         data: Any = None,
         overwrite: bool = False,
-        chunks: Any = None,
-        shards: Any = None,
-        fill_value: Any = None,
-        compressor: Any = None,
-        compressor_opt: Any = None,
-        dimension_separator: Any = None,
-        order: Any = None,
+        chunks: ChunksLike | None = None,
+        shards: ShardsLike | None = None,
+        fill_value: FillValue = None,
+        compressor: CompressorName | None = None,
+        compressor_opt: CompressorOptions | None = None,
+        dimension_separator: DimensionSeparator | None = None,
+        order: MemoryOrder | None = None,
         attributes: Mapping[str, Any] | None = None,
         dimension_names: Sequence[str | None] | None = None,
         **zarr_kwargs: Any,
@@ -760,8 +772,8 @@ class ZarrGroup(ZarrNode):
             new_info = self._array_cls._create_native(ref, spec)
         arr = self._array_cls._from_ref(ref, new_info)
         if data is not None:
-            write_data(arr, data)  # type: ignore[arg-type]
-        return arr  # type: ignore[return-value]
+            write_data(arr, data)
+        return arr
 
     def create_array_from_base(
         self, name: str, shape: Sequence[int], data: Any = None, **kwargs: Any

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import layout
 from . import metadata as md
+from .aliases import merge
 from .dask_io import is_dask, write_data
 from .errors import (
     CorruptDataError,
@@ -68,6 +69,9 @@ def new_array_spec(
     ValueError
         An invalid layout.
     """
+    # linc-convert's ZarrConfig names (chunk=, shard=) mean chunks=, shards=.
+    chunks = merge(caller, "chunks", chunks, "chunk", zarr_kwargs.pop("chunk", None))
+    shards = merge(caller, "shards", shards, "shard", zarr_kwargs.pop("shard", None))
     compressor, compressor_opt, dimension_separator = _zarr_python_kwargs(
         zarr_kwargs, compressor, compressor_opt, dimension_separator, caller
     )
@@ -271,7 +275,7 @@ def _open_or_create(
         if defer_data:
             return arr, data
         if data is not None:
-            write_data(arr, data)  # type: ignore[arg-type]
+            write_data(arr, data)
         return arr
     if create_kwargs:
         raise TypeError(f"open_group got unexpected keyword arguments {sorted(create_kwargs)}")

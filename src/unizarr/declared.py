@@ -29,7 +29,8 @@ def declared_members(attrs: Mapping[str, Any]) -> list[str]:
 
     Candidates may not exist: callers check each one's metadata.
     """
-    ome = attrs.get("ome") if isinstance(attrs.get("ome"), Mapping) else attrs
+    nested = attrs.get("ome")
+    ome: Mapping[str, Any] = nested if isinstance(nested, Mapping) else attrs
     names: list[str] = []
 
     def add(value: Any) -> None:

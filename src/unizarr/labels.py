@@ -286,8 +286,8 @@ def _write_label_metadata(
     version: str,
     ms: Mapping[str, Any],
     axes: list[str],
-    colors: list[dict[str, Any]],
-    properties: list[dict[str, Any]],
+    colors: Sequence[Mapping[str, Any]],
+    properties: Sequence[Mapping[str, Any]],
 ) -> None:
     label_ms = copy.deepcopy(dict(ms))
     label_ms["name"] = name
@@ -295,9 +295,9 @@ def _write_label_metadata(
     label_ms.pop("version", None)
     image_label: dict[str, Any] = {"source": {"image": "../../"}}
     if colors:
-        image_label["colors"] = colors
+        image_label["colors"] = [dict(c) for c in colors]
     if properties:
-        image_label["properties"] = properties
+        image_label["properties"] = [dict(p) for p in properties]
     for j in range(len(ms["datasets"])):
         set_dimension_names(group[str(j)], axes)  # type: ignore[arg-type]
     attrs = group.attrs.asdict()

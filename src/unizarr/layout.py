@@ -22,6 +22,18 @@ from typing import Any
 import numpy as np
 
 from .axes import nonspatial_axes
+from .types import (
+    ChunksLike,
+    CompressorName,
+    CompressorOptions,
+    ConfigLike,
+    DimensionSeparator,
+    DTypeLike,
+    FillValue,
+    MemoryOrder,
+    ShardsLike,
+    ZarrVersion,
+)
 
 #: Compressors unizarr can write on both drivers.
 COMPRESSORS = ("blosc", "zstd", "zlib", "gzip", "none")
@@ -259,7 +271,7 @@ def _expand(
 
 def expand_chunks(
     shape: Sequence[int],
-    chunk: Sequence[int],
+    chunk: ChunksLike,
     *,
     chunk_channels: bool = False,
     chunk_time: bool = True,
@@ -310,7 +322,7 @@ def auto_shard(
 def expand_shards(
     shape: Sequence[int],
     chunks: Sequence[int],
-    shard: Sequence[int] | str | None,
+    shard: ShardsLike | None,
     itemsize: int,
     *,
     shard_channels: bool = False,
@@ -329,6 +341,8 @@ def expand_shards(
     """
     if shard is None:
         return None
+    if shard != "auto":  # one int (every spatial axis) or a tuple, as chunks
+        shard = normalize_block_shape(shard, "shard")
     shape = tuple(int(s) for s in shape)
     chunks = tuple(chunks)
     leading: list[int] = []
@@ -381,17 +395,17 @@ class ArraySpec:
 
 def resolve_array_spec(
     shape: Sequence[int],
-    dtype: Any,
+    dtype: DTypeLike,
     *,
-    zarr_version: int,
-    config: Any,
-    chunks: Any = None,
-    shards: Any = None,
-    fill_value: Any = None,
-    compressor: Any = None,
-    compressor_opt: Any = None,
-    dimension_separator: Any = None,
-    order: Any = None,
+    zarr_version: ZarrVersion,
+    config: ConfigLike,
+    chunks: ChunksLike | None = None,
+    shards: ShardsLike | None = None,
+    fill_value: FillValue = None,
+    compressor: CompressorName | CodecSpec | None = None,
+    compressor_opt: CompressorOptions | None = None,
+    dimension_separator: DimensionSeparator | None = None,
+    order: MemoryOrder | None = None,
     attributes: Mapping[str, Any] | None = None,
     dimension_names: Sequence[str | None] | None = None,
 ) -> ArraySpec:
@@ -405,9 +419,12 @@ def resolve_array_spec(
         raise ValueError(f"shape must hold non-negative ints, got {shape}")
     dt = normalize_dtype(dtype)
     zarr_version = normalize_zarr_version(zarr_version)
-    get = lambda name, default: getattr(config, name, default)  # noqa: E731
+
+    def get(name: str, default: Any) -> Any:  # the config is read by field name
+        return getattr(config, name, default)
+
     no_time = bool(get("no_time", False))
-    chunk = chunks if chunks is not None else get("chunk", (128,))
+    chunk: ChunksLike = chunks if chunks is not None else get("chunk", (128,))
     if len(shape) == 0:
         chunk_shape: tuple[int, ...] = ()
     else:
@@ -509,7 +526,8 @@ def fill_value_from_json(value: Any, dtype: np.dtype) -> Any:
     special = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
     if dtype.kind == "c":
         if isinstance(value, (list, tuple)):
-            re, im = (special.get(v, v) if isinstance(v, str) else v for v in value)
+            re, im = (float(special[v]) if isinstance(v, str) and v in special else float(v)
+                      for v in value)
             return dtype.type(complex(re, im))
         return dtype.type(value)
     if isinstance(value, str):

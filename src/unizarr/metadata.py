@@ -1,5 +1,10 @@
 """Zarr metadata documents on a :class:`~unizarr.kvstore.KVStore`.
 
+"Metadata" here is the Zarr format's own node document (``zarr.json``, ``.zarray``,
+``.zgroup``, ``.zattrs``): never the OME attributes a group carries (written by
+:mod:`unizarr.ome`, judged by :mod:`unizarr.validation`) nor a NIfTI header (stored by
+:mod:`unizarr.nifti`).
+
 One implementation of node detection, group creation and attribute storage for v2
 (``.zgroup`` / ``.zarray`` / ``.zattrs``) and v3 (``zarr.json``), shared by all drivers.
 """

@@ -19,7 +19,7 @@ def check_mode(mode: object) -> str:
     """Return ``mode`` if it is one of :data:`MODES`, else raise ``ValueError``."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    return mode  # type: ignore[return-value]
+    return str(mode)
 
 
 def is_writable(mode: str) -> bool:

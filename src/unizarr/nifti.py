@@ -115,7 +115,7 @@ def header_json(header: Any) -> dict[str, Any]:
     version = 1 if int(h["sizeof_hdr"]) == 348 else 2
     ndim = int(h["dim"][0])
     intent = _INTENTS.get(int(h["intent_code"]))
-    params = [float(h[f"intent_p{i}"]) for i in (1, 2, 3)][: _INTENT_PARAMS.get(intent, 0)]
+    params = [float(h[f"intent_p{i}"]) for i in (1, 2, 3)][: _INTENT_PARAMS.get(intent or "", 0)]
     units = int(h["xyzt_units"])
     dim_info = int(h["dim_info"])
     slope, inter = float(h["scl_slope"]), float(h["scl_inter"])
@@ -319,7 +319,7 @@ def ome_affine(
     zyx = xyz[[2, 1, 0]]  # world z, y, x rows
     n = len(axes)
     out = np.zeros((n, n + 1))
-    for r, a in enumerate(axes):
+    for r in range(n):
         if r not in space:
             out[r, r] = 1.0
     for k, r in enumerate(space):

@@ -29,25 +29,15 @@ import numpy as np
 from .axes import AXIS_TYPES
 from .core import ZarrArray, ZarrGroup
 from .errors import MetadataError
+from .types import AxesLike
+from .validation import errors, validate_hierarchy
+from .validation.ngff_spec import SPACE_UNITS, TIME_UNITS, VERSIONS
 
-OME_VERSIONS = ("0.4", "0.5", "0.6")
+#: The OME-NGFF versions unizarr writes (all it judges).
+OME_VERSIONS = VERSIONS
 #: Name of the intrinsic coordinate system of unizarr's OME-NGFF 0.6 images.
 INTRINSIC_SYSTEM = "physical"
 
-#: Length units of the NGFF specification (UDUNITS-2 names).
-SPACE_UNITS = (
-    "angstrom", "attometer", "centimeter", "decimeter", "exameter", "femtometer", "foot",
-    "gigameter", "hectometer", "inch", "kilometer", "megameter", "meter", "micrometer",
-    "mile", "millimeter", "nanometer", "parsec", "petameter", "picometer", "terameter",
-    "yard", "yoctometer", "yottameter", "zeptometer", "zettameter",
-)
-#: Time units of the NGFF specification (UDUNITS-2 names).
-TIME_UNITS = (
-    "attosecond", "centisecond", "day", "decisecond", "exasecond", "femtosecond",
-    "gigasecond", "hectosecond", "hour", "kilosecond", "megasecond", "microsecond",
-    "millisecond", "minute", "nanosecond", "petasecond", "picosecond", "second",
-    "terasecond", "yoctosecond", "yottasecond", "zeptosecond", "zettasecond",
-)
 #: Axis type of each conventional axis name.
 
 
@@ -66,7 +56,7 @@ def _check_unit(unit: Any, kind: str) -> str | None:
 
 
 def normalize_axes(
-    axes: Sequence[Any], space_unit: str | None = "micrometer", time_unit: str | None = "second"
+    axes: Sequence[Any], space_unit: str | None = None, time_unit: str | None = None
 ) -> list[dict[str, Any]]:
     """NGFF axis objects from names (``"t"``, ``"c"``, ``"z"``, ``"y"``, ``"x"``) or dicts
     (``{"name": ..., "type": ..., "unit": ...}``; a dict's unit wins over the defaults).
@@ -196,8 +186,8 @@ def build_multiscale(
     *,
     space_scale: float | Sequence[float] = 1.0,
     time_scale: float = 1.0,
-    space_unit: str | None = "micrometer",
-    time_unit: str | None = "second",
+    space_unit: str | None = None,
+    time_unit: str | None = None,
     name: str = "",
     pyramid_aligns: Any = "center",
     paths: Sequence[str] | None = None,
@@ -277,6 +267,29 @@ def level_paths(group: ZarrGroup, levels: int | None = None) -> list[str]:
             f"levels={levels} but {group.url} only has levels 0..{len(paths) - 1}"
         )
     return paths
+
+
+def level_array(group: ZarrGroup, path: str) -> ZarrArray:
+    """The multiscale level ``path`` of ``group``, which must be an array.
+
+    Raises
+    ------
+    MetadataError
+        ``path`` is a group.
+    """
+    node = group[path]
+    if not isinstance(node, ZarrArray):
+        raise MetadataError(
+            f"{group.url}/{path} is listed as a multiscale level but is not an array; "
+            "rewrite the OME-NGFF metadata"
+        )
+    return node
+
+
+def default_ome_version(zarr_version: int) -> str:
+    """The OME-NGFF version a Zarr group of ``zarr_version`` gets when none is asked
+    for: ``"0.5"`` on Zarr v3, ``"0.4"`` on Zarr v2 (0.5 needs v3)."""
+    return "0.5" if zarr_version == 3 else "0.4"
 
 
 def _normalize_version(ome_version: Any, zarr_version: int) -> str:
@@ -431,16 +444,16 @@ def set_dimension_names(array: ZarrArray, names: Sequence[str]) -> None:
 
 def write_ome_metadata(
     group: ZarrGroup,
-    axes: Sequence[Any],
+    axes: AxesLike,
     *,
     space_scale: float | Sequence[float] = 1.0,
     time_scale: float = 1.0,
-    space_unit: str | None = "micrometer",
-    time_unit: str | None = "second",
+    space_unit: str | None = None,
+    time_unit: str | None = None,
     name: str = "",
     pyramid_aligns: Any = "center",
     levels: int | None = None,
-    ome_version: str = "0.4",
+    ome_version: str | None = None,
     no_pool: int | None = None,
     multiscales_type: str = "",
     affine: Any = None,
@@ -462,7 +475,8 @@ def write_ome_metadata(
         Time step.
     space_unit, time_unit : str or None
         NGFF (UDUNITS-2) unit names such as ``"micrometer"``, ``"millimeter"``,
-        ``"second"``; ``None`` omits the unit.
+        ``"second"``. ``None`` (default) writes no unit: a unit is never guessed, since
+        a wrong one (micrometre for an MRI in millimetres) scales the image 1000x.
     name : str
         The multiscale's name.
     pyramid_aligns : {"center", "edge"}, number, or one per space axis
@@ -472,8 +486,10 @@ def write_ome_metadata(
         ``2`` describes unizarr's own 2x pyramids exactly.
     levels : int, optional
         Index of the coarsest level to list (default: every numbered level present).
-    ome_version : {"0.4", "0.5", "0.6"}
-        0.5 and 0.6 need a Zarr v3 group. 0.6 writes coordinate systems (RFC-5): see
+    ome_version : {"0.4", "0.5", "0.6", "auto"}, optional
+        Default (``None`` or ``"auto"``): follow the group, 0.5 on Zarr v3 and 0.4 on Zarr v2 (the newest
+        version each format can hold that validators read). 0.5 and 0.6 need a Zarr v3
+        group. 0.6 writes coordinate systems (RFC-5): see
         :func:`multiscale_v06`.
     no_pool : int, optional
         Index of a space axis that was not downsampled (linc-convert's argument).
@@ -504,6 +520,8 @@ def write_ome_metadata(
     """
     if not isinstance(group, ZarrGroup):
         raise TypeError(f"write_ome_metadata needs a unizarr ZarrGroup, got {type(group).__name__}")
+    if ome_version is None or ome_version == "auto":
+        ome_version = default_ome_version(group.zarr_version)
     version = _normalize_version(ome_version, group.zarr_version)
     if affine is not None and version != "0.6":
         raise ValueError(
@@ -511,7 +529,7 @@ def write_ome_metadata(
         )
     group._check_writable()
     paths = level_paths(group, levels)
-    arrays = [group[p] for p in paths]
+    arrays = [level_array(group, p) for p in paths]
     ms = build_multiscale(
         [a.shape for a in arrays],
         axes,
@@ -532,7 +550,7 @@ def write_ome_metadata(
             ms, affine=affine, affine_system=affine_system, affine_axes=affine_axes
         )
     for arr in arrays:
-        set_dimension_names(arr, names)  # type: ignore[arg-type]
+        set_dimension_names(arr, names)
     attrs = group.attrs.asdict()
     if version == "0.4":
         attrs["multiscales"] = [{"version": "0.4", **ms}]
@@ -576,9 +594,9 @@ def find_multiscale(attrs: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | No
         if version.startswith("0.6") and "coordinateSystems" in ms:
             ms = _v06_as_v05(ms)
         return version, ms
-    ms = attrs.get("multiscales")
-    if isinstance(ms, list) and ms and isinstance(ms[0], Mapping):
-        return str(ms[0].get("version", "0.4")), dict(ms[0])
+    v04 = attrs.get("multiscales")
+    if isinstance(v04, list) and v04 and isinstance(v04[0], Mapping):
+        return str(v04[0].get("version", "0.4")), dict(v04[0])
     return None
 
 
@@ -659,8 +677,6 @@ def check_with_ome_zarr_models(group: ZarrGroup, version: str | None = None) -> 
         if version == "0.6":
             if group.zarr_version != 3:
                 raise ValueError("OME-NGFF 0.6 metadata in a Zarr v2 group")
-            from .validation import errors, validate_hierarchy
-
             # the specification's rules first: ome-zarr-models may not know 0.6 yet
             broken = errors(validate_hierarchy(group))
             if broken:

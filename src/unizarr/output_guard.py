@@ -502,11 +502,11 @@ def write_lock(output: str, options: dict[str, Any] | None = None) -> Iterator[N
     fs, root = _remote_fs(loc, options)
     key = f"{root}/{LOCK_NAME}"
     try:
-        raw = fs.cat_file(key)
+        held: bytes | None = fs.cat_file(key)
     except FileNotFoundError:
-        raw = None
-    if raw is not None and not _stale(raw):
-        raise _refuse(output, output.rstrip("/") + "/" + LOCK_NAME, raw)
+        held = None
+    if held is not None and not _stale(held):
+        raise _refuse(output, output.rstrip("/") + "/" + LOCK_NAME, held)
     text = _lock_text()
     fs.pipe_file(key, text)
     fs.invalidate_cache()

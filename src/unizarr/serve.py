@@ -366,7 +366,10 @@ def start_server(
     if ":" in bind:
         import socket
 
-        server_cls = type("Server6", (_Server,), {"address_family": socket.AF_INET6})
+        class _Server6(_Server):
+            address_family = socket.AF_INET6
+
+        server_cls = _Server6
     try:
         server = server_cls((bind, port), handler)
     except OSError as exc:

@@ -164,11 +164,12 @@ def tensorstore_kvstore(
     opts = check_options(options)
     scheme = location.scheme
     context: dict[str, Any] = {}
+    spec: dict[str, Any]
     if scheme == "file" and location.path.lower().endswith(".ozx"):
         # zipped OME-Zarr (RFC-9): TensorStore's zip kvstore over the archive file
         spec = {"driver": "zip", "base": {"driver": "file", "path": location.path}, "path": ""}
     elif scheme == "file":
-        spec: dict[str, Any] = {"driver": "file", "path": location.path.rstrip("/") + "/"}
+        spec = {"driver": "file", "path": location.path.rstrip("/") + "/"}
     elif scheme == "memory":
         spec = {"driver": "memory", "path": location.path + "/" if location.path else ""}
     elif scheme == "s3":

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-import urllib.parse
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -490,7 +489,11 @@ def _local_layer(root: ZarrGroup, img: Image) -> Any:
 
     node = root[img.path] if img.path else root
     found = find_multiscale(node.attrs.asdict())
-    base = node[str(found[1]["datasets"][0]["path"])]  # type: ignore[index]
+    if not isinstance(node, ZarrGroup) or found is None:
+        raise UnizarrError(f"{root.url}/{img.path} is no OME-NGFF image; it cannot be shown")
+    base = node[str(found[1]["datasets"][0]["path"])]
+    if not isinstance(base, ZarrArray):
+        raise UnizarrError(f"level 0 of {root.url}/{img.path} is not an array; it cannot be shown")
     layer_cls = (neuroglancer.SegmentationLayer if img.kind == "segmentation"
                  else neuroglancer.ImageLayer)
     volume = neuroglancer.LocalVolume(data=_AsFloat32(base), dimensions=_local_dimensions(img),

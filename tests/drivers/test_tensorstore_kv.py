@@ -17,10 +17,9 @@ import pytest
 pytest.importorskip("tensorstore")
 
 import unizarr as uz
+from tests.helpers import snapshot
 from unizarr.drivers.tensorstore import TensorStoreKV, ZarrTSGroup
 from unizarr.paths import parse_url
-
-from tests.helpers import snapshot
 
 
 def _kv(url: str, read_only: bool = False) -> TensorStoreKV:

@@ -267,7 +267,7 @@ class ZarrPythonArray(ZarrArray):
         # one per two cores add memory (1.75x -> 1.55x the input for a 512^3 pyramid
         # with 256^3 shards), not speed. Object stores keep their latency-hiding
         # concurrency.
-        slots = _shard_slots() if sharded and isinstance(self._ref.kv.store, LocalStore) else None
+        slots = _shard_slots() if sharded and isinstance(getattr(self._ref.kv, "store", None), LocalStore) else None
 
         def one(sub: tuple[slice, ...], local: tuple[slice, ...]) -> None:
             if slots is None:
@@ -321,7 +321,7 @@ class ZarrPythonGroup(ZarrGroup):
         return zarr.open_group(
             store=kv.store_path(self._ref.path),
             mode="r" if kv.read_only else "r+",
-            zarr_format=self._zarr_version,
+            zarr_format=3 if self._zarr_version == 3 else 2,
         )
 
     @classmethod

@@ -123,7 +123,7 @@ def _ms_from_06(ms: Mapping[str, Any]) -> dict[str, Any]:
     out["datasets"] = datasets
     wide = [x for t in ms.get("coordinateTransformations") or [] for x in _affine_as_plain(t)]
     if wide and wide[0]["type"] != "scale":
-        ndim = len((wide[0].get("translation") or [0]))
+        ndim = len(wide[0].get("translation") or [0])
         wide.insert(0, {"type": "scale", "scale": [1.0] * ndim})
     if len(wide) > 2:
         raise ValueError("the multiscale transformations chain more than a scale and a "
@@ -131,7 +131,7 @@ def _ms_from_06(ms: Mapping[str, Any]) -> dict[str, Any]:
     identity = [{"type": "scale", "scale": [1.0] * len(wide[0]["scale"])}] if wide else []
     if wide and wide != identity:
         out["coordinateTransformations"] = wide
-    system = systems.get(target) or next(iter(systems.values()), {})
+    system: dict[str, Any] = systems.get(target) or next(iter(systems.values()), {})
     out["axes"] = copy.deepcopy(system.get("axes", []))
     if system.get("name") not in (None, PHYSICAL) and "name" not in out:
         out["name"] = system["name"]

@@ -130,10 +130,10 @@ def ome_summary(group: ZarrGroup) -> dict[str, Any] | None:
 def describe(node: ZarrNode, label: str | None = None, name: str = "") -> dict[str, Any]:
     """A JSON-compatible description of ``node`` and, for a group, its whole tree."""
     if isinstance(node, ZarrArray):
-        out = describe_array(node, name)
+        desc = describe_array(node, name)
         if label is not None:
-            out["url"] = label
-        return out
+            desc["url"] = label
+        return desc
     if not isinstance(node, ZarrGroup):  # pragma: no cover - a node is one or the other
         raise TypeError(f"not a Zarr node: {node!r}")
     members = []

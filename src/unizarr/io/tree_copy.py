@@ -170,7 +170,8 @@ def copy_tree(
     from ..api import open_array, open_group
 
     mode = "w" if overwrite else "w-"
-    opts = dict(driver=driver, zarr_version=plan.zarr_version, storage_options=storage_options)
+    opts: dict[str, Any] = {"driver": driver, "zarr_version": plan.zarr_version,
+                            "storage_options": storage_options}
     written: list[ZarrArray] = []
 
     def fill(item: ArrayCopy, target: ZarrArray) -> None:
@@ -197,11 +198,14 @@ def copy_tree(
         names = _dimension_names(plan, item)
         if names is not None:
             set_dimension_names(target, names)
-            target = root[item.name]  # reopen: an engine may cache the old metadata
+            reopened = root[item.name]  # reopen: an engine may cache the old metadata
+            if not isinstance(reopened, ZarrArray):
+                raise RuntimeError(f"{item.name} is no longer an array in {dst}")
+            target = reopened
         fill(item, target)
     # Attributes last, deepest groups first and the root at the very end: an
     # interrupted copy has data but no OME metadata claiming a complete image.
-    for name, src in sorted(plan.groups, key=lambda g: -g[0].count("/") - bool(g[0])):
+    for name, _ in sorted(plan.groups, key=lambda g: -g[0].count("/") - bool(g[0])):
         attrs = plan.attrs[name]
         if ome_version is not None and node_version(attrs) not in (None, ome_version):
             attrs = convert_ome_attrs(attrs, ome_version)

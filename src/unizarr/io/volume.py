@@ -79,8 +79,13 @@ def aligned_chunks(
 class ArrayLike(Protocol):
     """What a reader hands to dask: ``shape``, ``dtype`` and basic-slicing reads."""
 
-    shape: tuple[int, ...]
-    dtype: np.dtype
+    # Read-only properties: a protocol attribute would demand a settable one, which
+    # numpy arrays and Zarr arrays do not offer for ``dtype``/``shape``.
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def dtype(self) -> np.dtype: ...
 
     def __getitem__(self, key: Any) -> Any: ...
 

@@ -43,7 +43,7 @@ def open_zarr(
     """
     from ..api import open_array, open_group
 
-    kw = dict(driver=driver, storage_options=storage_options)
+    kw: dict[str, Any] = {"driver": driver, "storage_options": storage_options}
     try:
         return open_group(url, mode, **kw)
     except FileNotFoundError:
@@ -111,13 +111,14 @@ def ome_attrs_for(attrs: Mapping[str, Any], ome_version: str) -> dict[str, Any]:
     found = find_multiscale(attrs)
     if found is None or found[0] == ome_version:
         return attrs
+    ome: dict[str, Any]
     if ome_version == "0.4":
         ome = dict(attrs.pop("ome"))
         ome.pop("version", None)
         ome["multiscales"] = [{**m, "version": "0.4"} for m in ome["multiscales"]]
         attrs.update(ome)
         return attrs
-    ome: dict[str, Any] = {"version": ome_version}
+    ome = {"version": ome_version}
     for key in ("multiscales", "omero", "labels", "image-label", "plate", "well"):
         if key in attrs:
             ome[key] = attrs.pop(key)

@@ -282,7 +282,7 @@ def _stack(planes: list[_Plane], where: str) -> _Geometry:
         for name, a, b in (("ImageOrientationPatient", p.orientation, ref.orientation),
                            ("PixelSpacing", p.spacing, ref.spacing)):
             if (a is None) != (b is None) or (
-                a is not None and not np.allclose(a, b, atol=1e-4)
+                a is not None and b is not None and not np.allclose(a, b, atol=1e-4)
             ):
                 raise ValueError(
                     f"{_name(p)} does not match {_name(ref)} of the same DICOM series: "
@@ -327,10 +327,12 @@ def _stack(planes: list[_Plane], where: str) -> _Geometry:
                 f"{gaps.min():.4f}..{gaps.max():.4f} mm); a slice is missing or the series "
                 "mixes stacks - complete the series or convert the evenly spaced part"
             )
-        first = planes[order[0]].position
+        # every plane has a position (checked above)
+        positions = [p.position for p in planes if p.position is not None]
+        first = positions[order[0]]
         for i in order[1:]:
             p = planes[i]
-            off = p.position - first - (dist[i] - d[0]) * normal
+            off = positions[i] - first - (dist[i] - d[0]) * normal
             if np.linalg.norm(off) > tol:
                 raise ValueError(
                     f"{_name(p)} is {np.linalg.norm(off):.4f} mm off the slice normal "

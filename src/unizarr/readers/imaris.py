@@ -126,7 +126,7 @@ class ImarisSource:
     reopens it after pickling (HDF5 handles do not cross processes)."""
 
     def __init__(self, path: str, times: list[int], channels: list[int],
-                 shape: tuple[int, int, int], dtype: np.dtype) -> None:
+                 shape: tuple[int, ...], dtype: np.dtype) -> None:
         self.path = path
         self.times = times
         self.channels = channels

@@ -38,7 +38,7 @@ from ..io.volume import Volume, normalize_unit
 from .gzip_spill import decompress_verified
 
 SUFFIXES = (".nii", ".nii.gz")
-OPTIONS = frozenset()
+OPTIONS: frozenset[str] = frozenset()
 
 #: NIfTI dims -> permutation from NIfTI axes to Zarr axes (niizarr's ``perm``).
 _PERM = {3: (2, 1, 0), 4: (3, 2, 1, 0), 5: (3, 4, 2, 1, 0)}
@@ -110,7 +110,9 @@ def read_nifti(path: str | os.PathLike) -> Volume:
         raise ValueError(
             f"{path} has {len(shape)} dimensions; NIfTI-Zarr holds 3-D to 5-D images"
         )
-    proxy = img.dataobj
+    # nibabel annotates dataobj as a numpy ArrayLike; for a file image it is an
+    # ArrayProxy (slope, inter, offset, file_like), which is what is read here.
+    proxy: Any = img.dataobj
     # nibabel consumes scl_slope/scl_inter into the proxy when loading; put them back
     # into the header (as niizarr does) and read the raw values, so the stored voxels
     # are exactly the file's.

@@ -197,6 +197,8 @@ def _tiff_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
         s = tif.series[0]
         size = tif.filehandle.size
         for page in s.pages:
+            if page is None:  # tifffile lists a page it cannot parse as None
+                raise ValueError("has a page tifffile cannot read")
             for off, n in zip(page.dataoffsets or (), page.databytecounts or ()):
                 if off + n > size:
                     raise CorruptDataError(

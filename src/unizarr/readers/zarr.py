@@ -102,6 +102,8 @@ def read_zarr(
             f"array ({len(arrays)} arrays); give the path of the array to convert"
         )
     arr = group[pick]
+    if not isinstance(arr, ZarrArray):  # listed as an array just above
+        raise ValueError(f"{url}/{pick} is not an array")
     return Volume(
         source=arr,
         axes=default_axes(arr.ndim, no_time),
