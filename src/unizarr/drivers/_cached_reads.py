@@ -100,7 +100,16 @@ def _tag(arr: ZarrPythonArray) -> str:
 
 
 def _block_path(arr: ZarrPythonArray, bidx: tuple[int, ...]) -> str:
-    return os.path.join(arr._ref.location.path, *arr._block_key(bidx).split("/"))
+    # memoised per handle (a path join and key encoding per block cost more than the
+    # cache hit itself); bounded, random reads of a huge array touch many blocks
+    paths = arr.__dict__.setdefault("_read_cache_paths", {})
+    path = paths.get(bidx)
+    if path is None:
+        if len(paths) >= 4096:
+            paths.clear()
+        path = os.path.join(arr._ref.location.path, *arr._block_key(bidx).split("/"))
+        paths[bidx] = path
+    return path
 
 
 def _stat(path: str) -> readcache.Identity | None:
