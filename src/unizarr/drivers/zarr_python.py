@@ -27,6 +27,7 @@ from ..paths import Location, join_key
 from ..registry import register_driver
 from ..storage import check_options, fsspec_target
 from ..threads import shared_pool, shared_semaphore, usable_cpus
+from . import _cached_reads as cached_reads
 
 #: ``memory://`` stores of this process, shared by every handle (and by both drivers'
 #: notion of "the same URL" within one process).
@@ -89,6 +90,7 @@ class ZarrPythonKV(KVStore):
         key = self._key(prefix)
         if isinstance(self.store, LocalStore):
             path = self.store.root / key if key else self.store.root
+            cached_reads.forget_below(str(path))
             if path.is_file() or path.is_symlink():
                 path.unlink()
                 return
@@ -242,9 +244,26 @@ class ZarrPythonArray(ZarrArray):
         return arr
 
     def _read(self, region: tuple[slice, ...]) -> np.ndarray:
-        return np.asarray(self._native[region])
+        plan = cached_reads.plan(self, region)
+        if plan is None:
+            # not served by the decoded-chunk cache: the damage check, then zarr-python
+            ZarrArray._check_stored_blocks(self, region)
+            return np.asarray(self._native[region])
+        return cached_reads.read(self, region, plan)
+
+    def _check_stored_blocks(self, region: tuple[slice, ...]) -> None:
+        # Done by _read, per block and only for blocks it decodes: a chunk served from
+        # the cache was checked and decoded from a stored object that has not changed.
+        return
 
     def _write(self, region: tuple[slice, ...], value: np.ndarray) -> None:
+        try:
+            self._write_blocks(region, value)
+        finally:
+            # (also after a failed write: some blocks may have been replaced)
+            cached_reads.forget(self, region)
+
+    def _write_blocks(self, region: tuple[slice, ...], value: np.ndarray) -> None:
         native = self._native
         if not _every_chunk_holds_data(
             region, value, self.chunks, self.write_block, self.shape, native.fill_value
