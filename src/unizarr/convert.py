@@ -215,7 +215,7 @@ def convert_volume(
 
 
 def _mib(nbytes: int) -> str:
-    return f"{nbytes / 2**20:.0f} MiB"
+    return f"{round(nbytes / 2**20, 1):g} MiB"
 
 
 def shard_within_budget(
@@ -224,11 +224,11 @@ def shard_within_budget(
     """``cfg`` with ``shard="auto"`` resolved for ``max_memory``, and a
     :class:`MemoryBudgetWarning` when the shard written cannot fit that budget.
 
-    Rule: writing a shard takes about :data:`~unizarr.layout.SHARD_WRITE_UNIT` (4)
+    Rule: writing a shard takes about :data:`~unizarr.layout.SHARD_WRITE_UNIT` (5)
     times its uncompressed size per concurrent writer (the decoded shard, the engine's
-    copy and encode buffers, the level-1 tile). ``"auto"`` grows the shard (see
-    :func:`~unizarr.layout.auto_shard`) only while two writers fit: at most
-    ``max_memory / 8`` (256 MiB -> 32 MiB, e.g. 256^3 uint16). An explicit shard is
+    copy and encode buffers, the level-1 tile and its write). ``"auto"`` grows the
+    shard (see :func:`~unizarr.layout.auto_shard`) only while two writers fit: at most
+    ``max_memory / 10`` (256 MiB -> 16 MiB, 128x256x256 uint16). An explicit shard is
     kept (it is the user's layout; the pyramid then runs fewer writers), with a
     warning when even one writer exceeds ``max_memory``; one chunk is the floor of
     ``"auto"``, warned about likewise.

@@ -31,10 +31,11 @@ SUPPORTED_KINDS = "biufc"
 #: ``shard="auto"`` grows shards until their uncompressed size reaches this.
 AUTO_SHARD_TARGET_BYTES = 512 * 2**20
 #: Working memory one concurrent writer of a shard takes, in uncompressed shard sizes:
-#: the decoded shard, the engine's copy of it, its encode buffers and its part of the
-#: next level's tile. Measured (1024^3 uint16, 256^3 shards, ``unizarr convert``):
-#: 4-4.5 shard sizes per writer above the interpreter on both drivers.
-SHARD_WRITE_UNIT = 4
+#: the decoded shard, the engine's copy of it and its encode buffers (3), the level-1
+#: tile it reduces into and that tile's own write (2). Measured (1024^3 uint16,
+#: ``unizarr convert``, two writers): 4.2-4.8 shard sizes per writer above the
+#: interpreter with 32 MiB shards, 6-7 with 16 MiB ones (fixed costs weigh more).
+SHARD_WRITE_UNIT = 5
 #: Concurrent shard writers a memory budget leaves room for when it sizes
 #: ``shard="auto"``. Fixed (not the CPU count) so that a budget gives the same shard
 #: on every machine: a ``--resume`` elsewhere must find the same layout.
@@ -289,7 +290,8 @@ def expand_chunks(
 def shard_bytes_for_budget(max_memory: int) -> int:
     """The largest uncompressed shard ``shard="auto"`` picks under a working-memory
     budget of ``max_memory`` bytes: :data:`AUTO_SHARD_WRITERS` writers of
-    :data:`SHARD_WRITE_UNIT` shard sizes each fit in it (256 MiB -> 32 MiB shards)."""
+    :data:`SHARD_WRITE_UNIT` shard sizes each fit in it (256 MiB -> at most 25.6 MiB,
+    i.e. 16 MiB shards of 128x256x256 uint16)."""
     return max(1, int(max_memory) // (SHARD_WRITE_UNIT * AUTO_SHARD_WRITERS))
 
 

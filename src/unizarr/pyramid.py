@@ -1290,6 +1290,15 @@ def _copy_missing(source: Any, target: ZarrArray, done: set[tuple[int, ...]], wo
             f.result()
 
 
+def _writers_within(max_memory: int, base: ZarrArray, workers: int) -> int:
+    """Threads for a build that writes level 0 (``write_base``): each thread writes
+    whole level-0 write blocks, and one shard write takes
+    :func:`~unizarr.layout.shard_write_bytes` of ``max_memory``, so a big shard gets
+    fewer threads (fewer shards in flight); one thread is the floor."""
+    block = math.prod(base.write_block) * base.dtype.itemsize
+    return max(1, min(workers, max_memory // layout.shard_write_bytes(block)))
+
+
 def _check_int(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
@@ -1504,6 +1513,8 @@ def generate_pyramid(
         _finish_run(group, run)
         return shapes
 
+    if write_base:
+        workers = _writers_within(max_memory, base, workers)
     runs: list[tuple[tuple[int, ...], list[_Pass]]] = []
     for seg_first, seg_last, seg_axes in segments:
         plans = plan_passes(
