@@ -132,7 +132,8 @@ class Layout:
     )
     shard: str | None = None
     (
-        "Shard shape (Zarr v3): ints like --chunk, 'auto' (0.5-1 GiB shards) or 'none'. "
+        "Shard shape (Zarr v3): ints like --chunk, 'auto' (up to a tenth of --max-memory) "
+        "or 'none'. "
         "[default: none for convert, the source's for copy]"
     )
     compressor: Compressor | None = None
