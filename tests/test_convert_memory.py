@@ -9,7 +9,6 @@ the process's *anonymous* memory (``RssAnon``), sampled from this process every 
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import subprocess
