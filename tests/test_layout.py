@@ -111,3 +111,79 @@ def test_auto_shard_budget_counts_whole_leading_axes() -> None:
                                      chunks=(128,), shards="auto",
                                      max_shard_bytes=layout.shard_bytes_for_budget(256 * 2**20))
     assert spec.shards == (128, 256, 256)
+
+
+def test_normalize_compressor_defaults_and_aliases():
+    c = layout.normalize_compressor("blosc", {}, "u2")
+    assert c.options == {"cname": "lz4", "clevel": 5, "shuffle": "shuffle", "blocksize": 0}
+    assert layout.normalize_compressor("blosc", {}, "u1").options["shuffle"] == "bitshuffle"
+    assert layout.normalize_compressor("blosc", {"shuffle": 0}, "u2").options["shuffle"] == "noshuffle"
+    assert layout.normalize_compressor("BLOSC", '{"clevel": 1}').options["clevel"] == 1
+    assert layout.normalize_compressor(None).name == "none"
+    assert layout.normalize_compressor("zstd").options == {"level": 3}
+    with pytest.raises(ValueError, match="gzip"):
+        layout.normalize_compressor("zlib", {}, "u2", 3)
+    with pytest.raises(ValueError, match="allowed"):
+        layout.normalize_compressor("gzip", {"clevel": 1})
+
+
+def test_fill_value_normalization():
+    assert layout.normalize_fill_value(None, np.dtype("f4")) == 0
+    assert layout.normalize_fill_value(None, np.dtype("bool")) is np.False_
+    assert np.isnan(layout.normalize_fill_value(float("nan"), np.dtype("f8")))
+    assert layout.normalize_fill_value(3, np.dtype("c8")) == 3 + 0j
+    for dtype, bad in (("u1", -1), ("i1", 200), ("i4", 0.5), ("i4", float("nan")), ("f4", "abc")):
+        with pytest.raises(ValueError):
+            layout.normalize_fill_value(bad, np.dtype(dtype))
+
+
+def test_fill_value_json_round_trip():
+    for dtype, value in (("f4", float("nan")), ("f8", float("inf")), ("c16", complex(1, float("-inf"))),
+                         ("bool", True), ("i8", -5), ("u8", 2**64 - 1)):
+        dt = np.dtype(dtype)
+        enc = layout.fill_value_json(layout.normalize_fill_value(value, dt), dt)
+        dec = layout.fill_value_from_json(enc, dt)
+        np.testing.assert_array_equal(np.array(dec, dt), np.array(value, dt))
+
+
+def test_unsupported_dtypes():
+    for bad in ("U3", "O", "M8[s]", [("a", "i4")], "nope"):
+        with pytest.raises(ValueError):
+            layout.normalize_dtype(bad)
+    assert layout.normalize_dtype(">u2") == np.dtype("<u2")
+
+
+def test_resolve_spec_keywords_win_over_config():
+    cfg = ZarrConfig(chunk=(64,), compressor="zstd", compressor_opt={"level": 9}, order="F")
+    spec = layout.resolve_array_spec((100, 100), "u2", zarr_version=3, config=cfg, chunks=(10,), order="C")
+    assert spec.chunks == (10, 10) and spec.order == "C"
+    assert spec.compressor == layout.CodecSpec("zstd", {"level": 9})
+    spec = layout.resolve_array_spec((100, 100), "u2", zarr_version=3, config=cfg, compressor="gzip")
+    assert spec.compressor == layout.CodecSpec("gzip", {"level": 6})
+
+
+def test_spec_metadata_round_trip():
+    for version in (2, 3):
+        for kw in ({}, {"shards": (64,)} if version == 3 else {}, {"order": "F"}, {"compressor": "none"},
+                   {"fill_value": float("nan")}, {"dimension_separator": "."}):
+            spec = layout.resolve_array_spec((100, 50, 7), "f4", zarr_version=version, config=None, chunks=(32,), **kw)
+            doc = layout.metadata_document(spec)
+            back = layout.spec_from_metadata(doc)
+            assert back.chunks == spec.chunks and back.shards == spec.shards
+            assert back.compressor == spec.compressor and back.order == spec.order
+            assert back.dimension_separator == spec.dimension_separator
+            np.testing.assert_array_equal(np.array(back.fill_value), np.array(spec.fill_value))
+
+
+def test_codec_from_object():
+    import numcodecs
+    from zarr.codecs import BloscCodec, GzipCodec, ZstdCodec
+
+    assert layout.codec_from_object(None).name == "none"
+    assert layout.codec_from_object([]).name == "none"
+    assert layout.codec_from_object("auto") is None
+    assert layout.codec_from_object(numcodecs.Zlib(level=3)) == layout.CodecSpec("zlib", {"level": 3})
+    assert layout.codec_from_object(GzipCodec(level=4)) == layout.CodecSpec("gzip", {"level": 4})
+    assert layout.codec_from_object([ZstdCodec(level=2)]).options == {"level": 2}
+    b = layout.codec_from_object(BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle"))
+    assert b.options["cname"] == "zstd" and b.options["shuffle"] == "bitshuffle"
