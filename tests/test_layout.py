@@ -73,6 +73,46 @@ def test_auto_shard_targets_half_to_one_gib():
     assert s[0] == 1
 
 
+@pytest.mark.parametrize(
+    ("budget_mib", "want"),
+    [
+        (16, (128, 128, 128)),  # one chunk is the floor (1.6 MiB allowed, 4 MiB chunk)
+        (64, (128, 128, 128)),
+        (128, (128, 128, 256)),
+        (256, (128, 256, 256)),
+        (512, (256, 256, 256)),
+        (2048, (256, 512, 512)),
+        (8192, (512, 512, 1024)),  # the budget no longer binds: the 512 MiB target does
+    ],
+)
+def test_auto_shard_gives_way_to_the_memory_budget(budget_mib: int, want: tuple) -> None:
+    """``shard="auto"`` under a budget: two writers of 5 shard sizes each fit it, so a
+    1024^3 uint16 volume gets 16 MiB shards at 256 MiB (instead of 512 MiB ones)."""
+    cap = layout.shard_bytes_for_budget(budget_mib * 2**20)
+    assert cap == budget_mib * 2**20 // 10
+    shard = layout.expand_shards((1024,) * 3, (128,) * 3, "auto", 2, max_shard_bytes=cap)
+    assert shard == want
+    assert math.prod(shard) * 2 <= max(cap, 128**3 * 2)
+    # without a budget the rule is unchanged
+    assert layout.expand_shards((1024,) * 3, (128,) * 3, "auto", 2) == (512, 512, 1024)
+
+
+def test_auto_shard_budget_counts_whole_leading_axes() -> None:
+    """A whole channel axis is part of every shard, so it shrinks the spatial part;
+    a clamped axis lets another axis grow instead of stopping."""
+    cap = layout.shard_bytes_for_budget(320 * 2**20)  # 32 MiB
+    s = layout.expand_shards((4, 2048, 2048, 2048), (1, 128, 128, 128), "auto", 2,
+                             max_shard_bytes=cap)
+    assert s == (4, 128, 128, 256) and math.prod(s) * 2 == cap
+    # z is only 100 deep: y and x grow instead
+    s = layout.expand_shards((100, 2048, 2048), (128, 128, 128), "auto", 2, max_shard_bytes=cap)
+    assert s == (128, 256, 512)
+    spec = layout.resolve_array_spec((1024,) * 3, "uint16", zarr_version=3, config=None,
+                                     chunks=(128,), shards="auto",
+                                     max_shard_bytes=layout.shard_bytes_for_budget(256 * 2**20))
+    assert spec.shards == (128, 256, 256)
+
+
 def test_normalize_compressor_defaults_and_aliases():
     c = layout.normalize_compressor("blosc", {}, "u2")
     assert c.options == {"cname": "lz4", "clevel": 5, "shuffle": "shuffle", "blocksize": 0}

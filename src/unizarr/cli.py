@@ -23,6 +23,7 @@ import re
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -51,6 +52,7 @@ import unizarr as uz
 from .convert import (
     DEFAULT_MAX_MEMORY,
     ConvertResult,
+    MemoryBudgetWarning,
     PyramidSettings,
     convert_volume,
     resolve_ome_version,
@@ -133,7 +135,8 @@ class Layout:
     )
     shard: Annotated[str | None, Parameter(name=["--shards", "--shard"])] = None
     (
-        "Shard shape (Zarr v3): ints like --chunk, 'auto' (0.5-1 GiB shards) or 'none'. "
+        "Shard shape (Zarr v3): ints like --chunk, 'auto' (up to a tenth of --max-memory) "
+        "or 'none'. "
         "[default: none for convert, the source's for copy]"
     )
     compressor: Compressor | None = None
@@ -1120,8 +1123,21 @@ def _quiet_teardown() -> None:
     warnings.simplefilter("ignore")  # "coroutine ... was never awaited" at shutdown
 
 
+def _show_warning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """A :class:`MemoryBudgetWarning` as one ``warning: ...`` line (Python's own form
+    adds the file, line and source line); other warnings as Python shows them."""
+    if issubclass(category, MemoryBudgetWarning):
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+    else:
+        _PYTHON_SHOWWARNING(message, category, *args, **kwargs)
+
+
+_PYTHON_SHOWWARNING = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``unizarr`` command; returns the exit code (see the module docstring)."""
+    warnings.showwarning = _show_warning
     tokens = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in tokens
     tokens = [t for t in tokens if t != "--debug"]

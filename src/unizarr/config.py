@@ -35,7 +35,8 @@ class ZarrConfig:
     chunk_channels, chunk_time : bool
         Chunk the channel / time axis by 1 (``True``) or keep it whole (``False``).
     shard : tuple of int, "auto" or None
-        Shard shape (Zarr v3 only); ``"auto"`` targets 0.5-1 GiB uncompressed shards.
+        Shard shape (Zarr v3 only); ``"auto"`` targets 0.5-1 GiB uncompressed shards
+        (``uz.convert`` caps them at a tenth of its ``max_memory``).
     shard_channels, shard_time : bool
         Split shards along the channel / time axis (``True``) or keep the axis whole.
     dimension_separator : {"/", "."}

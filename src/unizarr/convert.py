@@ -10,8 +10,10 @@ progress goes to the caller's ``progress(done, total)`` callback.
 
 from __future__ import annotations
 
+import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -35,18 +37,25 @@ from .core import ZarrArray, ZarrGroup
 from .io import normalize_unit, open_input
 from .io.volume import Volume, aligned_chunks
 from .io.worker_input import InputRef, input_on_workers
+from .layout import resolve_array_spec, shard_bytes_for_budget, shard_write_bytes
 from .nifti import ome_affine, read_nifti_header, write_nifti_header
 from .ome import SPACE_UNITS, write_ome_metadata
 from .outputs import Interrupted, check_output, write_output
 from .pyramid import RUN_RECORD, generate_pyramid, parse_factors, pyramid_axes
 
-__all__ = ["CONVERT_RECORD", "ConvertResult", "PyramidSettings", "convert", "convert_labels",
-           "convert_volume", "scheduler_client", "DEFAULT_MAX_MEMORY"]
+__all__ = ["CONVERT_RECORD", "ConvertResult", "MemoryBudgetWarning", "PyramidSettings",
+           "convert", "convert_labels", "convert_volume", "scheduler_client",
+           "DEFAULT_MAX_MEMORY"]
 
 #: Working-set budget of a conversion when ``max_memory`` is not given.
 DEFAULT_MAX_MEMORY = 512 * 2**20
 
 Progress = Callable[[int, int], None]
+
+
+class MemoryBudgetWarning(UserWarning):
+    """The requested layout cannot be written within ``max_memory`` (one shard is
+    the floor of a write): the conversion goes on, above the budget."""
 
 
 @dataclass
@@ -124,6 +133,8 @@ def convert_volume(
     """
     start = time.perf_counter()
     cfg = replace(cfg, no_time=vol.axes[:1] == ("c",) and vol.ndim == 4)
+    # Before the record: a resume with the same budget resolves the same shard.
+    cfg = shard_within_budget(cfg, vol.shape, vol.dtype, max_memory)
     record = _convert_record(vol, cfg, pyramid, ome_version, input_ref)
     root, state = None, ""
     if resume:
@@ -202,6 +213,59 @@ def convert_volume(
         space_scale=tuple(vol.space_scale),
         space_unit=vol.space_unit,
     )
+
+
+def _mib(nbytes: int) -> str:
+    return f"{round(nbytes / 2**20, 1):g} MiB"
+
+
+def shard_within_budget(
+    cfg: ZarrConfig, shape: Sequence[int], dtype: Any, max_memory: int
+) -> ZarrConfig:
+    """``cfg`` with ``shard="auto"`` resolved for ``max_memory``, and a
+    :class:`MemoryBudgetWarning` when the shard written cannot fit that budget.
+
+    Rule: writing a shard takes about :data:`~unizarr.layout.SHARD_WRITE_UNIT` (5)
+    times its uncompressed size per concurrent writer (the decoded shard, the engine's
+    copy and encode buffers, the level-1 tile and its write). ``"auto"`` grows the
+    shard (see :func:`~unizarr.layout.auto_shard`) only while two writers fit: at most
+    ``max_memory / 10`` (256 MiB -> 16 MiB, 128x256x256 uint16). An explicit shard is
+    kept (it is the user's layout; the pyramid then runs fewer writers), with a
+    warning when even one writer exceeds ``max_memory``; one chunk is the floor of
+    ``"auto"``, warned about likewise.
+    """
+    if cfg.shard is None or cfg.zarr_version == 2 or len(shape) == 0:
+        return cfg
+    spec = resolve_array_spec(
+        shape, dtype, zarr_version=cfg.zarr_version, config=cfg,
+        max_shard_bytes=shard_bytes_for_budget(max_memory),
+    )
+    if spec.shards is None:
+        return cfg
+    nbytes = math.prod(spec.shards) * spec.dtype.itemsize
+    need = shard_write_bytes(nbytes)
+    if need > max_memory:
+        shown = "x".join(map(str, spec.shards))
+        if cfg.shard == "auto":
+            fix = f"pass a smaller --chunk or --max-memory {math.ceil(need / 2**20)}M"
+            what = f"one chunk ({shown}, {_mib(nbytes)}) is the smallest shard"
+        else:
+            fitting = resolve_array_spec(
+                shape, dtype, zarr_version=cfg.zarr_version,
+                config=replace(cfg, shard="auto"),
+                max_shard_bytes=shard_bytes_for_budget(max_memory),
+            ).shards or ()
+            fix = (f"pass --shard auto (here {'x'.join(map(str, fitting))}) or "
+                   f"--max-memory {math.ceil(need / 2**20)}M")
+            what = f"shard {shown} is {_mib(nbytes)} uncompressed"
+        warnings.warn(
+            f"{what}: writing it takes about {_mib(need)}, above --max-memory "
+            f"{_mib(max_memory)}; memory will exceed the budget: {fix}",
+            MemoryBudgetWarning, stacklevel=2,
+        )
+    if cfg.shard == "auto":
+        return replace(cfg, shard=spec.shards)
+    return cfg
 
 
 def _omero_options(

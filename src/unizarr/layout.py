@@ -44,6 +44,16 @@ BLOSC_SHUFFLES = ("noshuffle", "shuffle", "bitshuffle")
 SUPPORTED_KINDS = "biufc"
 #: ``shard="auto"`` grows shards until their uncompressed size reaches this.
 AUTO_SHARD_TARGET_BYTES = 512 * 2**20
+#: Working memory one concurrent writer of a shard takes, in uncompressed shard sizes:
+#: the decoded shard, the engine's copy of it and its encode buffers (3), the level-1
+#: tile it reduces into and that tile's own write (2). Measured (1024^3 uint16,
+#: ``unizarr convert``, two writers): 4.2-4.8 shard sizes per writer above the
+#: interpreter with 32 MiB shards, 6-7 with 16 MiB ones (fixed costs weigh more).
+SHARD_WRITE_UNIT = 5
+#: Concurrent shard writers a memory budget leaves room for when it sizes
+#: ``shard="auto"``. Fixed (not the CPU count) so that a budget gives the same shard
+#: on every machine: a ``--resume`` elsewhere must find the same layout.
+AUTO_SHARD_WRITERS = 2
 
 _COMPRESSOR_DEFAULTS: dict[str, dict[str, Any]] = {
     "blosc": {"cname": "lz4", "clevel": 5, "shuffle": None, "blocksize": 0},
@@ -296,8 +306,25 @@ def expand_chunks(
     return _expand(shape, chunk, leading, "chunk")
 
 
+def shard_bytes_for_budget(max_memory: int) -> int:
+    """The largest uncompressed shard ``shard="auto"`` picks under a working-memory
+    budget of ``max_memory`` bytes: :data:`AUTO_SHARD_WRITERS` writers of
+    :data:`SHARD_WRITE_UNIT` shard sizes each fit in it (256 MiB -> at most 25.6 MiB,
+    i.e. 16 MiB shards of 128x256x256 uint16)."""
+    return max(1, int(max_memory) // (SHARD_WRITE_UNIT * AUTO_SHARD_WRITERS))
+
+
+def shard_write_bytes(shard_bytes: int) -> int:
+    """Working memory one writer of a shard of ``shard_bytes`` (uncompressed) takes."""
+    return SHARD_WRITE_UNIT * int(shard_bytes)
+
+
 def auto_shard(
-    shape: Sequence[int], chunks: Sequence[int], itemsize: int, nlead: int
+    shape: Sequence[int],
+    chunks: Sequence[int],
+    itemsize: int,
+    nlead: int,
+    max_bytes: int | None = None,
 ) -> tuple[int, ...]:
     """Spatial shard shape for ``shard="auto"``.
 
@@ -306,16 +333,26 @@ def auto_shard(
     until the shard reaches :data:`AUTO_SHARD_TARGET_BYTES` (512 MiB) uncompressed or
     covers the array. A shard is thus a whole number of chunks and 0.5-1 GiB, unless
     the array itself is smaller.
+
+    With ``max_bytes`` (from a memory budget, see :func:`shard_bytes_for_budget`) a
+    step is taken only if the grown shard stays within ``max_bytes`` (the next axis in
+    the same order is tried when growing one would not); one chunk is the floor.
     """
     shard = list(chunks)
     cover = [max(c, math.ceil(s / c) * c) for s, c in zip(shape, chunks)]
     spatial = list(range(nlead, len(shape)))
     while math.prod(shard) * itemsize < AUTO_SHARD_TARGET_BYTES:
         growable = [a for a in spatial if shard[a] < cover[a]]
-        if not growable:
+        # smallest extent first, ties: the last axis (a stable sort of the reversed axes)
+        order = sorted(reversed(growable), key=lambda a: shard[a])
+        for axis in order:
+            grown = min(shard[axis] * 2, cover[axis])
+            size = math.prod(shard) // shard[axis] * grown * itemsize
+            if max_bytes is None or size <= max_bytes:
+                shard[axis] = grown
+                break
+        else:
             break
-        axis = min(reversed(growable), key=lambda a: shard[a])
-        shard[axis] = min(shard[axis] * 2, cover[axis])
     return tuple(shard[nlead:])
 
 
@@ -328,11 +365,13 @@ def expand_shards(
     shard_channels: bool = False,
     shard_time: bool = False,
     no_time: bool = False,
+    max_shard_bytes: int | None = None,
 ) -> tuple[int, ...] | None:
     """Expand a shard tuple (or ``"auto"``) to the array's rank and check it.
 
     Non-spatial axes get one chunk when ``shard_time``/``shard_channels`` is set, the
-    whole (chunk-rounded) axis otherwise.
+    whole (chunk-rounded) axis otherwise. ``max_shard_bytes`` caps an ``"auto"`` shard
+    (see :func:`auto_shard`); an explicit shard is kept as given.
 
     Raises
     ------
@@ -352,7 +391,9 @@ def expand_shards(
         full = max(chunks[axis], math.ceil(shape[axis] / chunks[axis]) * chunks[axis])
         leading.append(chunks[axis] if split else full)
     if shard == "auto":
-        spatial = auto_shard(shape, chunks, itemsize * math.prod(leading), len(leading))
+        spatial = auto_shard(
+            shape, chunks, itemsize * math.prod(leading), len(leading), max_shard_bytes
+        )
         out = tuple(leading) + spatial
     else:
         out = _expand(shape, normalize_block_shape(shard, "shard"), leading, "shard")
@@ -408,11 +449,13 @@ def resolve_array_spec(
     order: MemoryOrder | None = None,
     attributes: Mapping[str, Any] | None = None,
     dimension_names: Sequence[str | None] | None = None,
+    max_shard_bytes: int | None = None,
 ) -> ArraySpec:
     """Combine keyword arguments (which win), a config and defaults into an ArraySpec.
 
     ``config`` is read by field name (any object with ``ZarrConfig``'s fields).
-    ``chunks``/``shards`` are expanded with the config's channel/time rules.
+    ``chunks``/``shards`` are expanded with the config's channel/time rules;
+    ``max_shard_bytes`` caps a ``"auto"`` shard (:func:`auto_shard`).
     """
     shape = tuple(int(s) for s in shape)
     if any(s < 0 for s in shape):
@@ -449,6 +492,7 @@ def resolve_array_spec(
             shard_channels=bool(get("shard_channels", False)),
             shard_time=bool(get("shard_time", False)),
             no_time=no_time,
+            max_shard_bytes=max_shard_bytes,
         )
     if compressor is None:
         compressor = get("compressor", "blosc")

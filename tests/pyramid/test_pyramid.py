@@ -265,6 +265,39 @@ def test_plan_fuses_levels_when_the_budget_allows():
         assert all(t % 128 == 0 or t == s for t, s in zip(tile, shapes[first]))
 
 
+def test_plan_keeps_one_tile_in_flight_when_two_writes_do_not_fit():
+    """A tile being written also holds the engine's copy and encode buffers (3 tile
+    sizes in all): 32 MiB tiles (256^3 uint16 shards of level 1) go one at a time under
+    128 MiB, two at a time under 256 MiB; small tiles are not affected."""
+    shapes = P.level_shapes((1024,) * 3, (128,) * 3, (0, 1, 2), 3)
+    kw = dict(chunks=(128,) * 3, itemsize=2, workers=2)
+    plans = P.plan_passes(shapes, (0, 1, 2), write_block=(256,) * 3,
+                          max_memory=128 * 2**20, **kw)
+    assert plans[0][2] == (256, 256, 256) and plans[0][4] == 1
+    plans = P.plan_passes(shapes, (0, 1, 2), write_block=(256,) * 3,
+                          max_memory=256 * 2**20, **kw)
+    assert plans[0][2] == (256, 256, 256) and plans[0][4] == 2
+    plans = P.plan_passes(shapes, (0, 1, 2), write_block=(128,) * 3,
+                          max_memory=128 * 2**20, **kw)
+    assert all(max_tiles == 2 for *_, max_tiles in plans)
+
+
+def test_level0_writers_give_way_to_the_budget(tmp_path, driver):
+    """With ``write_base`` each thread writes whole level-0 shards of 5 shard sizes
+    each: a 32 KiB shard gets 2 threads under 320 KiB, 1 under 200 KiB (the floor)."""
+    g = uz.open_group(str(tmp_path / "g.zarr"), "w", driver=driver, zarr_version=3)
+    base = g.create_array("0", (64, 64, 64), "uint16", chunks=(16,), shards=(16, 32, 32))
+    assert P.plan.writers_within(320 * 2**10, base, 4) == 2
+    assert P.plan.writers_within(200 * 2**10, base, 4) == 1
+    assert P.plan.writers_within(2**30, base, 3) == 3  # never more than asked for
+    x = np.arange(64**3, dtype=np.uint16).reshape(64, 64, 64)
+    uz.generate_pyramid(g, levels=2, source=x, write_base=True, max_memory=200 * 2**10)
+    assert np.array_equal(g["0"][...], x)
+    want = reference_pyramid(x, (0, 1, 2), "mean", 2)
+    for level, w in enumerate(want):
+        np.testing.assert_array_equal(g[str(level)][...], w)
+
+
 def test_explicit_levels_and_stale_levels(tmp_path, driver, zarr_version):
     x = sample((32, 32), "float64", "mean")
     g = make_group(tmp_path, driver, zarr_version, x, chunks=(4,))

@@ -49,6 +49,7 @@ from .plan import (
     plan_pyramid,
     pyramid_axes,
     spatial_axes,
+    writers_within,
 )
 from .resume import (
     RUN_RECORD,
@@ -117,7 +118,10 @@ def generate_pyramid(
         being read. The engines' decode/encode buffers come on top: a 2 GiB volume
         (1024^3 uint16, 256^3 shards) peaks at about 350 MiB RSS with the defaults,
         interpreter included. One write block (a shard) per tile is the floor:
-        sharded arrays always write whole shards.
+        sharded arrays always write whole shards. With ``write_base``, each thread
+        writes whole level-0 shards, each taking about 5 shard sizes
+        (:func:`unizarr.layout.shard_write_bytes`): fewer threads run when the budget
+        holds fewer such writers (one is the floor).
     spatial_ndim : int, optional
         Number of trailing spatial axes (default: all axes of rank <= 3 arrays, the
         last 3 of 4-D and 5-D arrays). linc-convert's ``ndim``.
@@ -270,6 +274,8 @@ def generate_pyramid(
         finish_run(group, run)
         return shapes
 
+    if write_base:
+        workers = writers_within(max_memory, base, workers)
     plan = plan_pyramid(shapes, steps, targets, source=source, write_base=write_base,
                         done=done, max_memory=max_memory, workers=workers)
     if cluster is not None:
