@@ -10,6 +10,7 @@ progress goes to the caller's ``progress(done, total)`` callback.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -70,6 +71,14 @@ class ConvertResult:
     space_unit: str | None = None
     #: ``series="all"``: one result per series (this one describes the first).
     series: list[ConvertResult] = field(default_factory=list)
+    #: With ``resume``, per level: the write blocks (shards, or chunks) an interrupted
+    #: run had stored and this run kept, and their logical bytes (a block found torn is
+    #: rewritten, yet counted here); empty without ``resume``. The rest of
+    #: ``level_blocks`` was computed and written by this run.
+    reused_blocks: list[int] = field(default_factory=list)
+    reused_bytes: list[int] = field(default_factory=list)
+    #: Write blocks of each level.
+    level_blocks: list[int] = field(default_factory=list)
 
 
 
@@ -138,6 +147,10 @@ def convert_volume(
             base = root.create_array("0", vol.shape, vol.dtype, zarr_config=cfg)
         if vol.nifti_header is not None:
             write_nifti_header(root, vol.nifti_header)
+        # The pyramid's own record exists once its build started; before that,
+        # nothing of any level is there to keep.
+        keep = resume and root._get_hidden(RUN_RECORD) is not None
+        stored_before = _stored_blocks(root) if keep else {}
         # One pass over the input writes level 0 and computes every pyramid level from
         # the blocks while they are in memory: level 0 is never read back.
         # ``progress(done, total)`` counts the blocks of that pass.
@@ -151,9 +164,7 @@ def convert_volume(
             source=_level0_source(vol, base, max_memory, client, input_ref),
             write_base=True,
             progress=progress,
-            # The pyramid's own record exists once its build started; before
-            # that, nothing of levels 1.. is there to keep.
-            resume=resume and root._get_hidden(RUN_RECORD) is not None,
+            resume=keep,
             client=client if client is not None else False,
             source_id=_input_fingerprint(input_ref),
         )
@@ -186,6 +197,7 @@ def convert_volume(
             "written): run the same command with --resume to finish it"
         ) from None
     levels = [cast(ZarrArray, root[str(i)]) for i in range(len(shapes))]
+    reuse = _reuse(levels, stored_before if resume else None)
     return ConvertResult(
         output=output,
         shapes=[tuple(s) for s in shapes],
@@ -197,10 +209,34 @@ def convert_volume(
         ome_version=ome_version,
         nifti=vol.nifti_header is not None,
         resumed={"running": "finished", "complete": "verified"}.get(state, ""),
+        reused_blocks=reuse[0], reused_bytes=reuse[1], level_blocks=reuse[2],
         input_format=vol.format,
         space_scale=tuple(vol.space_scale),
         space_unit=vol.space_unit,
     )
+
+
+def _stored_blocks(root: ZarrGroup) -> dict[str, set[tuple[int, ...]]]:
+    """The stored write blocks of each level array of ``root`` (before a resume)."""
+    return {name: node.stored_blocks() for name, node in root.arrays() if name.isdigit()}
+
+
+def _reuse(levels: list[ZarrArray], before: dict[str, set[tuple[int, ...]]] | None
+           ) -> tuple[list[int], list[int], list[int]]:
+    """:class:`ConvertResult`'s ``reused_blocks``, ``reused_bytes`` and ``level_blocks``:
+    what each level held ``before`` this run (``None``: not a resume, all empty)."""
+    if before is None:
+        return [], [], []
+    blocks, nbytes, grid = [], [], []
+    for i, arr in enumerate(levels):
+        wb = arr.write_block
+        kept = before.get(str(i), set())
+        blocks.append(len(kept))
+        nbytes.append(sum(
+            math.prod(min(w, n - b * w) for b, w, n in zip(idx, wb, arr.shape)) for idx in kept
+        ) * arr.dtype.itemsize)
+        grid.append(math.prod(-(-n // w) for n, w in zip(arr.shape, wb)))
+    return blocks, nbytes, grid
 
 
 def _omero_options(
