@@ -113,9 +113,11 @@ class LogLines:
         with self.lock:
             if total is not None:
                 self.total = total
-            self.done = completed if completed is not None else self.done + advance
+            # Reports from worker threads may arrive out of order: never go back.
+            self.done = max(self.done, completed) if completed is not None else (
+                self.done + advance)
             now = self.clock()
-            if now - self.start < self.interval:
+            if now - self.start < self.interval or (self.lines and self.done == self.written):
                 return
             tenth = self._tenth()
             if tenth > self.tenth or now - self.last >= self.interval:

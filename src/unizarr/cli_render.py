@@ -42,15 +42,18 @@ def print_convert_summary(src: str, res: ConvertResult) -> None:
 
 
 def resume_line(res: ConvertResult) -> str:
-    """After ``--resume``: the write blocks (and bytes) kept from the interrupted run
-    versus those this run wrote, in total and per level."""
-    total, kept = sum(res.level_blocks), sum(res.reused_blocks)
+    """After ``--resume``: the write blocks (and bytes) kept from the earlier run versus
+    those this run wrote, in total and per level."""
+    total, kept, wrote = sum(res.level_blocks), sum(res.reused_blocks), sum(res.written_blocks)
     per_level = ", ".join(
-        f"{i}: {k}/{n}" for i, (k, n) in enumerate(zip(res.reused_blocks, res.level_blocks))
+        f"{i}: {k}/{w}/{n}"
+        for i, (k, w, n) in enumerate(zip(res.reused_blocks, res.written_blocks, res.level_blocks))
     )
-    return (f"  --resume: reused {kept} of {total} blocks ({human_bytes(sum(res.reused_bytes))}"
-            f" of {human_bytes(res.nbytes)}) stored by the earlier run, wrote the other "
-            f"{total - kept}; reused per level {per_level}")
+    fill = total - kept - wrote
+    return (f"  --resume: reused {kept} blocks ({human_bytes(sum(res.reused_bytes))}) stored "
+            f"by the earlier run, wrote {wrote}, of {total} blocks"
+            f"{f' ({fill} hold only the fill value: not stored)' if fill else ''}; "
+            f"reused/written/all per level {per_level}")
 
 
 def _voxel_size_line(res: ConvertResult) -> str:

@@ -71,13 +71,14 @@ class ConvertResult:
     space_unit: str | None = None
     #: ``series="all"``: one result per series (this one describes the first).
     series: list[ConvertResult] = field(default_factory=list)
-    #: With ``resume``, per level: the write blocks (shards, or chunks) an interrupted
-    #: run had stored and this run kept, and their logical bytes (a block found torn is
-    #: rewritten, yet counted here); empty without ``resume``. The rest of
-    #: ``level_blocks`` was computed and written by this run.
+    #: With ``resume``, per level (empty lists without ``resume``): the write blocks
+    #: (shards, or chunks) an earlier run had stored and this run kept, and their
+    #: logical bytes (a block found torn is rewritten, yet counted here); the blocks
+    #: this run stored that were not there before; and the level's write blocks (the
+    #: rest hold only the fill value, which is never stored).
     reused_blocks: list[int] = field(default_factory=list)
     reused_bytes: list[int] = field(default_factory=list)
-    #: Write blocks of each level.
+    written_blocks: list[int] = field(default_factory=list)
     level_blocks: list[int] = field(default_factory=list)
 
 
@@ -209,7 +210,8 @@ def convert_volume(
         ome_version=ome_version,
         nifti=vol.nifti_header is not None,
         resumed={"running": "finished", "complete": "verified"}.get(state, ""),
-        reused_blocks=reuse[0], reused_bytes=reuse[1], level_blocks=reuse[2],
+        reused_blocks=reuse[0], reused_bytes=reuse[1], written_blocks=reuse[2],
+        level_blocks=reuse[3],
         input_format=vol.format,
         space_scale=tuple(vol.space_scale),
         space_unit=vol.space_unit,
@@ -222,21 +224,23 @@ def _stored_blocks(root: ZarrGroup) -> dict[str, set[tuple[int, ...]]]:
 
 
 def _reuse(levels: list[ZarrArray], before: dict[str, set[tuple[int, ...]]] | None
-           ) -> tuple[list[int], list[int], list[int]]:
-    """:class:`ConvertResult`'s ``reused_blocks``, ``reused_bytes`` and ``level_blocks``:
-    what each level held ``before`` this run (``None``: not a resume, all empty)."""
+           ) -> tuple[list[int], list[int], list[int], list[int]]:
+    """:class:`ConvertResult`'s ``reused_blocks``, ``reused_bytes``, ``written_blocks``
+    and ``level_blocks``: each level's stored blocks ``before`` this run against those
+    stored now (``before`` is ``None``: not a resume, all empty)."""
     if before is None:
-        return [], [], []
-    blocks, nbytes, grid = [], [], []
+        return [], [], [], []
+    reused, nbytes, written, grid = [], [], [], []
     for i, arr in enumerate(levels):
         wb = arr.write_block
         kept = before.get(str(i), set())
-        blocks.append(len(kept))
+        reused.append(len(kept))
         nbytes.append(sum(
             math.prod(min(w, n - b * w) for b, w, n in zip(idx, wb, arr.shape)) for idx in kept
         ) * arr.dtype.itemsize)
+        written.append(len(arr.stored_blocks() - kept))
         grid.append(math.prod(-(-n // w) for n, w in zip(arr.shape, wb)))
-    return blocks, nbytes, grid
+    return reused, nbytes, written, grid
 
 
 def _omero_options(
