@@ -1,10 +1,12 @@
 """The ``unizarr`` command: ``convert``, ``info``, ``validate``, ``copy``, ``preview``,
 ``serve``, ``view``, ``demo``.
 
-Thin by design: each command parses its options into a :class:`~unizarr.ZarrConfig`,
-calls the library (:mod:`unizarr.io` readers, ``create_array``, ``generate_pyramid``,
-``write_ome_metadata``, ``write_nifti_header``) and reports. Progress goes to stderr
-(only when it is a terminal), results to stdout.
+Thin by design: each command parses its options (:mod:`unizarr.cli_options`), calls the
+library (``uz.convert``, ``uz.copy``, ``describe``, ``validate_store``, ...) and renders
+the result (:mod:`unizarr.cli_render`). Progress goes to stderr
+(:mod:`unizarr.cli_progress`: bars on a terminal, periodic log lines otherwise),
+results to stdout. ``serve``/``view`` and ``demo`` live in :mod:`unizarr.cli_serve` and
+:mod:`unizarr.cli_demo`.
 
 Exit codes: 0 success; 1 ``validate`` found problems (or stdout was closed early, as by
 ``| head``); 2 a user error (missing input, unreadable format, existing output, bad
