@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -327,3 +329,73 @@ def test_resume_refuses_other_pyramid_options_and_changes_nothing(
     assert json.loads((tmp_path / "g.zarr" / RUN_RECORD).read_text())["complete"] is True
     for level in ref.keys():
         np.testing.assert_array_equal(g[level][...], ref[level][...])
+
+
+RESUME_LINE = re.compile(
+    r"--resume: reused (\d+) blocks \((.+?)\) stored by the earlier run, wrote (\d+), "
+    r"of (\d+) blocks(?: \((\d+) hold only the fill value: not stored\))?; "
+    r"reused/written/all per level (.*)$", re.MULTILINE,
+)
+
+
+def level_blocks(root: Path) -> dict[str, set[tuple[int, ...]]]:
+    group = uz.open_group(root, "r")
+    return {name: arr.stored_blocks() for name, arr in group.arrays() if name.isdigit()}
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_resume_summary_says_what_was_reused(
+    npy: Path, tmp_path: Path, driver: str, layout: str
+) -> None:
+    """The summary after --resume counts the blocks the killed run had stored (kept,
+    not rewritten) and those the resume wrote, level by level."""
+    opts = [*LAYOUTS[layout], "--driver", driver, "--max-memory", "1M"]
+    ref = tmp_path / "ref.zarr"
+    writes = int(ok(convert(npy, ref, *opts, "--quiet")).stderr.split("WRITES")[-1])
+    out = tmp_path / "out.zarr"
+    assert convert(npy, out, *opts, kill_at=writes // 2).returncode == -signal.SIGKILL
+    before = level_blocks(out)
+    stamps = block_stamps(out)
+    proc = ok(convert(npy, out, *opts, "--resume"))
+    m = RESUME_LINE.search(proc.stdout)
+    assert m, proc.stdout
+    reused, wrote, total = int(m[1]), int(m[3]), int(m[4])
+    after, full = level_blocks(out), level_blocks(ref)
+    # every stored block of the crashed run decodes (atomic writes): all were kept
+    assert reused == sum(map(len, before.values())) == len(stamps) > 0
+    assert {k: v for k, v in block_stamps(out).items() if k in stamps} == stamps
+    assert wrote == sum(len(after[k] - before.get(k, set())) for k in after) > 0
+    assert reused + wrote == sum(map(len, full.values()))  # the stored blocks of a full run
+    grid = [math.prod(-(-n // w) for n, w in zip(arr.shape, arr.write_block))
+            for name, arr in uz.open_group(ref, "r").arrays()]
+    assert total == sum(grid) and len(grid) == len(after)
+    assert int(m[5] or 0) == total - reused - wrote  # the all-zero corner of volume()
+    per_level = dict(part.split(": ") for part in m[6].split(", "))
+    for name in after:
+        k, w, _ = map(int, per_level[name].split("/"))
+        assert (k, w) == (len(before.get(name, set())), len(after[name] - before.get(name, set())))
+    # Resuming the now complete output: everything stored is reused, nothing written.
+    proc = ok(convert(npy, out, *opts, "--resume"))
+    m = RESUME_LINE.search(proc.stdout)
+    assert m and int(m[1]) == reused + wrote and int(m[3]) == 0, proc.stdout
+
+
+def test_convert_result_counts_reuse(tmp_path: Path, driver: str, zarr_version: int) -> None:
+    """``uz.convert(resume=True)``: ConvertResult's reuse fields per level (empty lists
+    without resume; a resume of a complete output reuses every stored block)."""
+    src = tmp_path / "v.npy"
+    np.save(src, volume()[:, :64, :64])
+    out = str(tmp_path / "o.zarr")
+    cfg = uz.ZarrConfig(driver=driver, zarr_version=zarr_version, chunk=(16,))
+    fresh = uz.convert(str(src), out, config=cfg)
+    assert fresh.reused_blocks == fresh.written_blocks == fresh.level_blocks == []
+    stored = [len(b) for b in level_blocks(Path(out)).values()]
+    again = uz.convert(str(src), out, config=cfg, resume=True)
+    assert again.resumed == "verified"
+    assert again.reused_blocks == stored and again.written_blocks == [0] * len(stored)
+    assert again.reused_bytes[0] == sum(
+        math.prod(min(16, n - i * 16) for i, n in zip(b, (48, 64, 64)))
+        for b in level_blocks(Path(out))["0"]
+    ) * 2
+    assert again.level_blocks[0] == 3 * 4 * 4

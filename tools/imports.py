@@ -64,7 +64,7 @@ FLOORS: list[tuple[str, list[str]]] = [
               "io.*"]),
     ("public API", [""]),
     # front ends use the library as a user does (``import unizarr as uz``)
-    ("front ends", ["cli", "cli.*", "__main__", "testing", "testing.*"]),
+    ("front ends", ["cli", "cli.*", "cli_*", "__main__", "testing", "testing.*"]),
 ]
 
 

@@ -12,6 +12,7 @@ from .aliases import PYRAMID_ALIASES, accepts_aliases
 from .api import from_config, open_array, open_group
 from .config import ZarrConfig
 from .convert import ConvertResult, convert, convert_labels
+from .copy import CopyResult, copy  # shadows its module's name, as serve and view below
 from .core import Attributes, ZarrArray, ZarrGroup, ZarrNode
 from .drivers import drivers, get_driver, register_driver
 from .errors import (
@@ -60,7 +61,9 @@ def __getattr__(name: str):  # lazy: importing a driver imports its engine
 
 __all__ = [
     "ConvertResult",
+    "CopyResult",
     "convert",
+    "copy",
     "convert_labels",
     "CorruptDataError",
     "ForkedProcessError",

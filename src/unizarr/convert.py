@@ -80,6 +80,15 @@ class ConvertResult:
     space_unit: str | None = None
     #: ``series="all"``: one result per series (this one describes the first).
     series: list[ConvertResult] = field(default_factory=list)
+    #: With ``resume``, per level (empty lists without ``resume``): the write blocks
+    #: (shards, or chunks) an earlier run had stored and this run kept, and their
+    #: logical bytes (a block found torn is rewritten, yet counted here); the blocks
+    #: this run stored that were not there before; and the level's write blocks (the
+    #: rest hold only the fill value, which is never stored).
+    reused_blocks: list[int] = field(default_factory=list)
+    reused_bytes: list[int] = field(default_factory=list)
+    written_blocks: list[int] = field(default_factory=list)
+    level_blocks: list[int] = field(default_factory=list)
 
 
 
@@ -150,6 +159,10 @@ def convert_volume(
             base = root.create_array("0", vol.shape, vol.dtype, zarr_config=cfg)
         if vol.nifti_header is not None:
             write_nifti_header(root, vol.nifti_header)
+        # The pyramid's own record exists once its build started; before that,
+        # nothing of any level is there to keep.
+        keep = resume and root._get_hidden(RUN_RECORD) is not None
+        stored_before = _stored_blocks(root) if keep else {}
         # One pass over the input writes level 0 and computes every pyramid level from
         # the blocks while they are in memory: level 0 is never read back.
         # ``progress(done, total)`` counts the blocks of that pass.
@@ -163,9 +176,7 @@ def convert_volume(
             source=_level0_source(vol, base, max_memory, client, input_ref),
             write_base=True,
             progress=progress,
-            # The pyramid's own record exists once its build started; before
-            # that, nothing of levels 1.. is there to keep.
-            resume=resume and root._get_hidden(RUN_RECORD) is not None,
+            resume=keep,
             client=client if client is not None else False,
             source_id=_input_fingerprint(input_ref),
         )
@@ -198,6 +209,7 @@ def convert_volume(
             "written): run the same command with --resume to finish it"
         ) from None
     levels = [cast(ZarrArray, root[str(i)]) for i in range(len(shapes))]
+    reuse = _reuse(levels, stored_before if resume else None)
     return ConvertResult(
         output=output,
         shapes=[tuple(s) for s in shapes],
@@ -209,6 +221,8 @@ def convert_volume(
         ome_version=ome_version,
         nifti=vol.nifti_header is not None,
         resumed={"running": "finished", "complete": "verified"}.get(state, ""),
+        reused_blocks=reuse[0], reused_bytes=reuse[1], written_blocks=reuse[2],
+        level_blocks=reuse[3],
         input_format=vol.format,
         space_scale=tuple(vol.space_scale),
         space_unit=vol.space_unit,
@@ -266,6 +280,31 @@ def shard_within_budget(
     if cfg.shard == "auto":
         return replace(cfg, shard=spec.shards)
     return cfg
+
+
+def _stored_blocks(root: ZarrGroup) -> dict[str, set[tuple[int, ...]]]:
+    """The stored write blocks of each level array of ``root`` (before a resume)."""
+    return {name: node.stored_blocks() for name, node in root.arrays() if name.isdigit()}
+
+
+def _reuse(levels: list[ZarrArray], before: dict[str, set[tuple[int, ...]]] | None
+           ) -> tuple[list[int], list[int], list[int], list[int]]:
+    """:class:`ConvertResult`'s ``reused_blocks``, ``reused_bytes``, ``written_blocks``
+    and ``level_blocks``: each level's stored blocks ``before`` this run against those
+    stored now (``before`` is ``None``: not a resume, all empty)."""
+    if before is None:
+        return [], [], [], []
+    reused, nbytes, written, grid = [], [], [], []
+    for i, arr in enumerate(levels):
+        wb = arr.write_block
+        kept = before.get(str(i), set())
+        reused.append(len(kept))
+        nbytes.append(sum(
+            math.prod(min(w, n - b * w) for b, w, n in zip(idx, wb, arr.shape)) for idx in kept
+        ) * arr.dtype.itemsize)
+        written.append(len(arr.stored_blocks() - kept))
+        grid.append(math.prod(-(-n // w) for n, w in zip(arr.shape, wb)))
+    return reused, nbytes, written, grid
 
 
 def _omero_options(
