@@ -65,6 +65,7 @@ from .io.preview import render_preview
 from .io.report import describe, human_bytes, render_tree, validate_store
 from .io.tree_copy import copy_tree, plan_copy
 from .io.volume import aligned_chunks
+from .readers.library_log import library_messages
 from .io.zarr import is_zarr_dir, open_zarr
 from .layout import parse_json_object as _json_object
 from .ome import level_paths
@@ -538,6 +539,7 @@ def convert(
         raise ValueError("--resume and --overwrite exclude each other")
     cfg = make_config(layout, levels=pyramid.levels, overwrite=overwrite)
     with (
+        library_messages() as notes,  # the input libraries' log lines: to the summary
         Reporter(quiet) as reporter,
         reporter.task("level 0 + pyramid", None, unit="blocks") as update,
     ):
@@ -556,6 +558,8 @@ def convert(
     if not quiet:
         for i, one in enumerate(res.series or [res]):
             _print_convert_summary(f"{input} series {i}" if res.series else input, one)
+        for note in notes:
+            print(f"  note from {note}")
     return 0
 
 
