@@ -32,6 +32,8 @@ from .convert_run import (
 )
 from .core import ZarrArray, ZarrGroup
 from .io import normalize_unit, open_input
+from .readers import fit_to_budget
+from .readers.gzip_spill import shared_spills
 from .io.volume import Volume, aligned_chunks
 from .io.worker_input import InputRef, input_on_workers
 from .nifti import ome_affine, read_nifti_header, write_nifti_header
@@ -122,6 +124,7 @@ def convert_volume(
         ``resume`` and the existing output's layout is not the requested one.
     """
     start = time.perf_counter()
+    fit_to_budget(vol, max_memory)  # reader caches share the budget
     cfg = replace(cfg, no_time=vol.axes[:1] == ("c",) and vol.ndim == 4)
     record = _convert_record(vol, cfg, pyramid, ome_version, input_ref)
     root, state = None, ""
@@ -560,6 +563,8 @@ def convert(
     ref = InputRef.of(input, driver=cfg.driver, storage_options=storage_options,
                       no_time=cfg.no_time, **picks)
     with (
+        # on a cluster, a .nii.gz is decompressed once here and mapped by the workers
+        shared_spills(scheduler is not None or client is not None),
         open_input(input, driver=cfg.driver, storage_options=storage_options,
                    no_time=cfg.no_time, **picks) as vol,
         scheduler_client(scheduler) as connected,

@@ -16,18 +16,32 @@ this one writes, with a few MiB in flight.
 The temporary file is unlinked as soon as it is created, so nothing is left behind,
 even after a crash. It lives in ``$UNIZARR_TMPDIR`` (or the system temporary
 directory): pick a disk with room for the uncompressed volume.
+
+On a cluster (``unizarr convert --scheduler``), the workers reopen the input by path
+and would each decompress it again. Inside :func:`shared_spills` the spill is instead
+published, once verified, under a name derived from the input's path, size, inode and
+modification time (``unizarr-spill-<key>.raw`` in the spill directory); a worker that
+finds it there maps it instead of decompressing, and the process that published it
+deletes it when it closes the input. Workers on other machines find it only when the
+spill directory is a shared file system with the same path (set ``UNIZARR_TMPDIR``);
+otherwise each decompresses its own copy, verified, as before. A process killed
+while holding a published spill leaves that file behind: delete it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import shutil
 import tempfile
 import threading
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import ModuleType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ..errors import CorruptDataError
 
@@ -38,6 +52,59 @@ _STEP = 4 << 20
 #: inflated pieces waiting for the writer: at most _MAX_OUT * (_QUEUE + 2) in memory.
 _MAX_OUT = 16 << 20
 _QUEUE = 4
+
+
+#: Whether spills made now are published for cluster workers (see shared_spills).
+_SHARE: ContextVar[bool] = ContextVar("unizarr_share_spills", default=False)
+#: What this process did: full decompressions, and spills found published by another.
+COUNTS = {"inflated": 0, "shared": 0}
+
+
+@contextmanager
+def shared_spills(enabled: bool = True) -> Iterator[None]:
+    """Inputs opened in this block publish their verified spill for other processes
+    (the workers of a cluster) to map instead of decompressing again."""
+    token = _SHARE.set(enabled)
+    try:
+        yield
+    finally:
+        _SHARE.reset(token)
+
+
+def shared_name(path: str) -> str:
+    """Where the published spill of the gzip file ``path`` is: the name changes with
+    the file's path, size, inode and modification time, so a rewritten input is never
+    served from an old spill."""
+    st = os.stat(path)
+    key = f"{os.path.abspath(path)}|{st.st_size}|{st.st_ino}|{st.st_mtime_ns}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return os.path.join(spill_dir(), f"unizarr-spill-{digest}.raw")
+
+
+class _Published:
+    """A published spill file: deleted (by name) when the publisher closes it."""
+
+    def __init__(self, f: BinaryIO, name: str) -> None:
+        self._f = f
+        self.name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._f, attr)
+
+    def close(self) -> None:
+        try:
+            self._f.close()
+        finally:
+            try:
+                os.unlink(self.name)
+            except FileNotFoundError:
+                pass
+
+    def __enter__(self) -> _Published:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def spill_dir() -> str:
@@ -83,25 +150,74 @@ def decompress_verified(path: str, expected: int | None = None) -> BinaryIO:
         Not enough free space in the spill directory, or the file cannot be read.
     """
     where = spill_dir()
-    if expected is not None:
-        free = shutil.disk_usage(where).free
-        if free < expected:
-            raise OSError(
-                f"decompressing {path} needs {expected / 2**30:.2f} GiB in {where}, which "
-                f"has {free / 2**30:.2f} GiB free; set UNIZARR_TMPDIR to a larger disk"
-            )
+    found = _published(path, expected)
+    if found is not None:
+        return found
+    if _SHARE.get():
+        return _publish(path, expected, where)
+    _check_room(path, expected, where)
     out = tempfile.TemporaryFile(dir=where)  # unlinked at once on POSIX
     try:
-        total = _spill(path, out)
-        if expected is not None and total < expected:
-            raise CorruptDataError(
-                f"{path} is truncated: its gzip stream holds {total} bytes, the header "
-                f"announces {expected}; the file is incomplete - copy it again"
-            )
+        _check_total(path, _spill(path, out), expected)
         out.seek(0)
         return out
     except BaseException:
         out.close()
+        raise
+
+
+def _check_room(path: str, expected: int | None, where: str) -> None:
+    if expected is None:
+        return
+    free = shutil.disk_usage(where).free
+    if free < expected:
+        raise OSError(
+            f"decompressing {path} needs {expected / 2**30:.2f} GiB in {where}, which "
+            f"has {free / 2**30:.2f} GiB free; set UNIZARR_TMPDIR to a larger disk"
+        )
+
+
+def _check_total(path: str, total: int, expected: int | None) -> None:
+    if expected is not None and total < expected:
+        raise CorruptDataError(
+            f"{path} is truncated: its gzip stream holds {total} bytes, the header "
+            f"announces {expected}; the file is incomplete - copy it again"
+        )
+
+
+def _published(path: str, expected: int | None) -> BinaryIO | None:
+    """The spill another process published for ``path`` (verified there), if any."""
+    try:
+        name = shared_name(path)
+        f = open(name, "rb")
+    except OSError:
+        return None
+    if expected is not None and os.fstat(f.fileno()).st_size < expected:
+        f.close()  # not ours to judge: decompress and verify our own copy
+        return None
+    COUNTS["shared"] += 1
+    return f
+
+
+def _publish(path: str, expected: int | None, where: str) -> BinaryIO:
+    """Spill ``path`` under a temporary name, verify, then rename it to its shared name
+    (a reader never sees a partial file); deleted when the returned file is closed."""
+    name = shared_name(path)
+    _check_room(path, expected, where)
+    partial = f"{name}.{os.getpid()}.partial"
+    out = open(partial, "w+b")
+    try:
+        _check_total(path, _spill(path, out), expected)
+        out.flush()
+        os.replace(partial, name)
+        out.seek(0)
+        return _Published(out, name)  # type: ignore[return-value]
+    except BaseException:
+        out.close()
+        try:
+            os.unlink(partial)
+        except FileNotFoundError:
+            pass
         raise
 
 
@@ -136,6 +252,7 @@ def _spill(path: str, out: BinaryIO) -> int:
                     if stop.is_set():
                         break
 
+    COUNTS["inflated"] += 1
     thread = threading.Thread(target=produce, name="unizarr-inflate", daemon=True)
     thread.start()
     total = 0
