@@ -184,8 +184,9 @@ def _eubi(src: Path, out: Path, exe: str | None) -> list[str] | str:
     exe = exe or shutil.which("eubi")
     if exe is None:
         return "no --eubi (the eubi executable of a venv with eubi-bridge-lite)"
+    # --zarr_format 3: sharded v3 like the other rows (its default is v2)
     return [exe, "to_zarr", str(src), "--output_path", str(out), "--z_tag", "slice_z",
-            "--concatenation_axes", "z"]
+            "--concatenation_axes", "z", "--zarr_format", "3"]
 
 
 def _nii2zarr(src: Path, out: Path) -> list[str] | str:
