@@ -65,12 +65,12 @@ from .io.preview import render_preview
 from .io.report import describe, human_bytes, render_tree, validate_store
 from .io.tree_copy import copy_tree, plan_copy
 from .io.volume import aligned_chunks
-from .readers.library_log import library_messages
 from .io.zarr import is_zarr_dir, open_zarr
 from .layout import parse_json_object as _json_object
 from .ome import level_paths
 from .output_guard import check_replaceable, output_exists
 from .outputs import Interrupted, _is_local, _local_path, check_output, write_output
+from .readers.library_log import library_messages
 from .threads import usable_cpus
 
 #: Exceptions that mean "the user asked for something that cannot be done": reported as

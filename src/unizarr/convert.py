@@ -32,14 +32,14 @@ from .convert_run import (
 )
 from .core import ZarrArray, ZarrGroup
 from .io import normalize_unit, open_input
-from .readers import fit_to_budget
-from .readers.gzip_spill import shared_spills
 from .io.volume import Volume, aligned_chunks
 from .io.worker_input import InputRef, input_on_workers
 from .nifti import ome_affine, read_nifti_header, write_nifti_header
 from .ome import SPACE_UNITS, write_ome_metadata
 from .outputs import Interrupted, check_output, write_output
 from .pyramid import RUN_RECORD, generate_pyramid, parse_factors, pyramid_axes
+from .readers import fit_to_budget
+from .readers.gzip_spill import shared_spills
 
 __all__ = ["CONVERT_RECORD", "ConvertResult", "PyramidSettings", "convert", "convert_labels",
            "convert_volume", "scheduler_client", "DEFAULT_MAX_MEMORY"]
