@@ -259,10 +259,10 @@ def _spill(path: str, out: BinaryIO) -> int:
     try:
         while True:
             piece = pieces.get()
-            if piece is _END:
+            if not isinstance(piece, bytes):  # the end marker
                 break
-            out.write(piece)  # type: ignore[arg-type]
-            total += len(piece)  # type: ignore[arg-type]
+            out.write(piece)
+            total += len(piece)
     finally:
         stop.set()
         while thread.is_alive():  # free a producer blocked on a full queue
@@ -276,7 +276,7 @@ def _spill(path: str, out: BinaryIO) -> int:
     return total
 
 
-def _inflate(path: str):  # type: ignore[no-untyped-def]
+def _inflate(path: str) -> Iterator[bytes]:
     """Yield the uncompressed bytes of every gzip member of ``path``, each member's
     CRC-32 and length checked by the inflater; raise CorruptDataError on damage."""
     mod = inflater()
