@@ -8,8 +8,8 @@ a temporary file that is then memory-mapped: every later read is a plain file re
 any order, from any thread. The pass checks the gzip trailer (CRC-32 and length) of
 every member, so a damaged payload is refused *before* anything is written from it.
 
-Inflating uses ISA-L (the ``isal`` package) when it is
-installed (1.6-1.8x the speed of zlib here), zlib otherwise (``UNIZARR_INFLATE=zlib`` forces zlib); both check the
+Inflating uses ISA-L (the ``isal`` package, 1.6-1.8x the speed of zlib here) when it
+is installed, zlib otherwise (``UNIZARR_INFLATE=zlib`` forces zlib); both check the
 trailers.
 
 The temporary file is unlinked as soon as it is created, so nothing is left behind,
