@@ -12,11 +12,16 @@ Rows (issue #16):
 Each run is its own subprocess; wall time and peak RSS come from ``os.wait4`` (the
 child's own rusage). A peer that is not installed is listed as skipped with the reason.
 
-Usage::
+Usage (one command on an idle machine; the peers that pin their own zarr/tensorstore
+get their own venvs under --setup-peers, made with pip on the first run, reused after)::
 
-    python -m benchmarks.ingest                         # (a) 512 x 1024^2, (b) 512^3
+    python -m benchmarks.ingest --setup-peers ~/.cache/uz-peers --json ingest.json
     python -m benchmarks.ingest --slices 32 --edge 256 --size 128 --repeats 1   # smoke
-    python -m benchmarks.ingest --only 'niigz:*' --json ingest.json
+    python -m benchmarks.ingest --only 'niigz:*'
+
+It ends with the two targets of the issue, per driver: (a) unizarr / fastest peer on
+the slice folder (target <= 0.5) with unizarr's peak RSS (target <= 512 MiB), and
+(b) ``.nii.gz`` / ``.nii`` convert time (target <= 2).
 """
 
 from __future__ import annotations
@@ -51,14 +56,44 @@ def _volume(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
     return (base + rng.normal(0, 40, size=shape)).clip(0, 65535).astype(np.uint16)
 
 
+#: Peers installed into their own venvs by --setup-peers: name -> (pip arguments, the
+#: executable the row runs, relative to the venv).
+PEER_VENVS = {
+    "stack-to-chunk": (["stack-to-chunk", "tifffile", "dask"], "bin/python"),
+    "eubi-bridge-lite": (["eubi-bridge-lite"], "bin/eubi"),
+}
+
+
+def setup_peers(root: Path) -> dict[str, str]:
+    """Make (or reuse) one venv per peer under ``root``; name -> executable path. A
+    peer whose install fails is reported and left out (its rows say why)."""
+    found: dict[str, str] = {}
+    for name, (packages, exe) in PEER_VENVS.items():
+        venv = root / name
+        target = venv / exe
+        if not target.exists():
+            print(f"setting up {name} in {venv} ...", file=sys.stderr, flush=True)
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+            proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install",
+                                   "--quiet", *packages], capture_output=True, text=True)
+            if proc.returncode != 0 or not target.exists():
+                last = (proc.stderr.strip().splitlines() or ["no executable"])[-1]
+                print(f"  {name} not installable: {last}", file=sys.stderr)
+                continue
+        found[name] = str(target)
+    return found
+
+
 def prepare(work: Path, args: argparse.Namespace) -> dict[str, Path]:
-    """Write the inputs once (tifffile, nibabel), reused across runs."""
+    """Write the inputs once (tifffile, nibabel), reused across runs; only those of
+    the selected rows (``--only``)."""
     import nibabel as nib
     import tifffile
 
     paths: dict[str, Path] = {}
+    want = set(args.inputs.split(","))
     folder = work / f"slices-{args.slices}x{args.edge}"
-    if not folder.exists():
+    if "slices" in want and not folder.exists():
         tmp = folder.with_suffix(".tmp")
         tmp.mkdir(parents=True, exist_ok=True)
         for z in range(args.slices):
@@ -67,6 +102,8 @@ def prepare(work: Path, args: argparse.Namespace) -> dict[str, Path]:
         tmp.rename(folder)
     paths["slices"] = folder
     nii = work / f"vol{args.size}.nii"
+    if "niigz" not in want:
+        return paths
     if not nii.exists():
         img = nib.Nifti1Image(_volume((args.size,) * 3), np.diag([0.5, 0.5, 0.5, 1]))
         nib.save(img, nii)
@@ -147,8 +184,9 @@ def _eubi(src: Path, out: Path, exe: str | None) -> list[str] | str:
     exe = exe or shutil.which("eubi")
     if exe is None:
         return "no --eubi (the eubi executable of a venv with eubi-bridge-lite)"
+    # --zarr_format 3: sharded v3 like the other rows (its default is v2)
     return [exe, "to_zarr", str(src), "--output_path", str(out), "--z_tag", "slice_z",
-            "--concatenation_axes", "z"]
+            "--concatenation_axes", "z", "--zarr_format", "3"]
 
 
 def _nii2zarr(src: Path, out: Path) -> list[str] | str:
@@ -199,6 +237,49 @@ def run_one(cmd: list[str], timeout: float) -> dict[str, Any]:
     return {"seconds": seconds, "rss_mib": usage.ru_maxrss / 1024}
 
 
+def target_ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """(a) unizarr / fastest full-pyramid peer on the slice folder, (b) .nii.gz / .nii,
+    per driver, from the rows' medians (rows missing -> ratio missing)."""
+    ratios: dict[str, float] = {}
+    peers = {n: r["median_s"] for n, r in results.items()
+             if n.startswith("slices:") and "uz." not in n and "(L0)" not in n
+             and "median_s" in r}
+    for drv in ("zarr-python", "tensorstore"):
+        gz, plain = results.get(f"niigz:uz.{drv}", {}), results.get(f"niigz:uz.{drv}(.nii)", {})
+        if "median_s" in gz and "median_s" in plain:
+            ratios[f"niigz/nii {drv}"] = gz["median_s"] / plain["median_s"]
+        mine = results.get(f"slices:uz.{drv}", {})
+        if peers and "median_s" in mine:
+            ratios[f"slices uz.{drv}/fastest peer"] = mine["median_s"] / min(peers.values())
+    return ratios
+
+
+def describe_targets(ratios: dict[str, float], results: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per target and driver, with the verdict."""
+    lines = []
+    peers = {n: r["median_s"] for n, r in results.items()
+             if n.startswith("slices:") and "uz." not in n and "(L0)" not in n
+             and "median_s" in r}
+    fastest = min(peers, key=peers.__getitem__) if peers else None
+    for drv in ("zarr-python", "tensorstore"):
+        key = f"slices uz.{drv}/fastest peer"
+        rss = results.get(f"slices:uz.{drv}", {}).get("peak_rss_mib")
+        if key in ratios:
+            ok = ratios[key] <= 0.5 and rss is not None and rss <= 512
+            lines.append(f"(a) {drv}: {ratios[key]:.2f}x the fastest peer ({fastest}), "
+                         f"peak {rss:.0f} MiB  [target <= 0.5x at <= 512 MiB: "
+                         f"{'met' if ok else 'NOT met'}]")
+        else:
+            lines.append(f"(a) {drv}: no ratio (a unizarr or every peer row is missing)")
+        key = f"niigz/nii {drv}"
+        if key in ratios:
+            lines.append(f"(b) {drv}: .nii.gz = {ratios[key]:.2f}x .nii  [target <= 2x: "
+                         f"{'met' if ratios[key] <= 2 else 'NOT met'}]")
+        else:
+            lines.append(f"(b) {drv}: no ratio (rows missing)")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--slices", type=int, default=512, help="slices in row (a) (default 512)")
@@ -212,23 +293,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path)
     p.add_argument("--stack-to-chunk-python", help="python of a venv with stack-to-chunk")
     p.add_argument("--eubi", help="eubi executable of a venv with eubi-bridge-lite")
+    p.add_argument("--setup-peers", type=Path, metavar="DIR",
+                   help="install stack-to-chunk and eubi-bridge-lite into venvs under DIR "
+                        "(once) and run them")
     p.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--inputs", default="slices,niigz", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="uz-ingest-"))
     work.mkdir(parents=True, exist_ok=True)
     if args.prepare_only:
         prepare(work, args)
         return 0
+    if args.setup_peers is not None:
+        peers = setup_peers(args.setup_peers.expanduser().resolve())
+        args.stack_to_chunk_python = args.stack_to_chunk_python or peers.get("stack-to-chunk")
+        args.eubi = args.eubi or peers.get("eubi-bridge-lite")
+    paths = {"slices": work / f"slices-{args.slices}x{args.edge}",
+             "nii": work / f"vol{args.size}.nii", "niigz": work / f"vol{args.size}.nii.gz"}
+    table = jobs(paths, args.max_memory, args)
+    names = [n for n in table if any(fnmatch.fnmatch(n, pat) for pat in args.only.split(","))]
+    inputs = sorted({n.split(":")[0] for n in names})
     # Inputs are made in a child: a child forked from a parent that once held the
     # whole volume would report the parent's peak RSS as its own (Linux keeps maxrss
     # across fork and exec).
     subprocess.run([PY, "-m", "benchmarks.ingest", "--prepare-only", "--work", str(work),
                     "--slices", str(args.slices), "--edge", str(args.edge),
-                    "--size", str(args.size)], check=True)
-    paths = {"slices": work / f"slices-{args.slices}x{args.edge}",
-             "nii": work / f"vol{args.size}.nii", "niigz": work / f"vol{args.size}.nii.gz"}
-    table = jobs(paths, args.max_memory, args)
-    names = [n for n in table if any(fnmatch.fnmatch(n, pat) for pat in args.only.split(","))]
+                    "--size", str(args.size), "--inputs", ",".join(inputs)], check=True)
     results: dict[str, dict[str, Any]] = {}
     for rep in range(args.repeats):
         for name in names:
@@ -257,19 +347,10 @@ def main(argv: list[str] | None = None) -> int:
         rss = max(r["rss_mib"] for r in row["runs"])
         row.update(median_s=secs, peak_rss_mib=rss)
         print(f"{name:38} {secs:9.2f} {rss:13.0f}")
-    ratios = {}
-    for drv in ("zarr-python", "tensorstore"):
-        gz, plain = results.get(f"niigz:uz.{drv}", {}), results.get(f"niigz:uz.{drv}(.nii)", {})
-        if "median_s" in gz and "median_s" in plain:
-            ratios[f"niigz/nii {drv}"] = gz["median_s"] / plain["median_s"]
-        peers = [r["median_s"] for n, r in results.items()
-                 if n.startswith("slices:") and ".uz" not in n and "uz." not in n and "median_s" in r
-                 and "(L0)" not in n]
-        mine = results.get(f"slices:uz.{drv}", {})
-        if peers and "median_s" in mine:
-            ratios[f"slices uz.{drv}/fastest peer"] = mine["median_s"] / min(peers)
-    for k, v in ratios.items():
-        print(f"ratio {k}: {v:.2f}")
+    ratios = target_ratios(results)
+    print("\ntargets (issue #16), per driver:")
+    for line in describe_targets(ratios, results):
+        print(line)
     if args.json:
         args.json.write_text(json.dumps({"rows": results, "ratios": ratios}, indent=2))
     return 0

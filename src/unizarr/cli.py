@@ -57,6 +57,7 @@ from .errors import UnizarrError
 from .io.preview import render_preview
 from .io.report import describe, render_tree, validate_store
 from .ome import level_paths
+from .readers.library_log import library_messages
 
 #: Exceptions that mean "the user asked for something that cannot be done": reported as
 #: one line with exit code 2. OSError covers FileNotFoundError, FileExistsError,
@@ -193,6 +194,7 @@ def convert(
         raise ValueError("--resume and --overwrite exclude each other")
     cfg = make_config(layout, levels=pyramid.levels, overwrite=overwrite)
     with (
+        library_messages() as notes,  # the input libraries' log lines: to the summary
         Reporter(quiet, "convert") as reporter,
         reporter.task("level 0 + pyramid", None, unit="blocks") as update,
     ):
@@ -211,6 +213,8 @@ def convert(
     if not quiet:
         for i, one in enumerate(res.series or [res]):
             print_convert_summary(f"{input} series {i}" if res.series else input, one)
+        for note in notes:
+            print(f"  note from {note}")
     return 0
 
 

@@ -42,6 +42,8 @@ from .nifti import ome_affine, read_nifti_header, write_nifti_header
 from .ome import SPACE_UNITS, write_ome_metadata
 from .outputs import Interrupted, check_output, write_output
 from .pyramid import RUN_RECORD, generate_pyramid, parse_factors, pyramid_axes
+from .readers import fit_to_budget
+from .readers.gzip_spill import shared_spills
 
 __all__ = ["CONVERT_RECORD", "ConvertResult", "MemoryBudgetWarning", "PyramidSettings",
            "convert", "convert_labels", "convert_volume", "scheduler_client",
@@ -141,6 +143,7 @@ def convert_volume(
         ``resume`` and the existing output's layout is not the requested one.
     """
     start = time.perf_counter()
+    fit_to_budget(vol, max_memory)  # reader caches share the budget
     cfg = replace(cfg, no_time=vol.axes[:1] == ("c",) and vol.ndim == 4)
     # Before the record: a resume with the same budget resolves the same shard.
     cfg = shard_within_budget(cfg, vol.shape, vol.dtype, max_memory)
@@ -665,6 +668,8 @@ def convert(
     ref = InputRef.of(input, driver=cfg.driver, storage_options=storage_options,
                       no_time=cfg.no_time, **picks)
     with (
+        # on a cluster, a .nii.gz is decompressed once here and mapped by the workers
+        shared_spills(scheduler is not None or client is not None),
         open_input(input, driver=cfg.driver, storage_options=storage_options,
                    no_time=cfg.no_time, **picks) as vol,
         scheduler_client(scheduler) as connected,

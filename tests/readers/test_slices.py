@@ -157,3 +157,42 @@ def test_blocks_of_one_slab_decode_each_slice_once(tmp_path: Path) -> None:
                 )
         assert len(calls) == 64  # 16 blocks x 4 slices asked ...
         assert len(stack._cache) == 4  # ... and each file decoded into the cache once
+
+
+def _peak_rss_mib(cmd: list[str]) -> float:
+    """Peak resident memory of one real child process (its own rusage)."""
+    import os
+    import subprocess
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    assert os.waitstatus_to_exitcode(status) == 0, err
+    return usage.ru_maxrss / 1024
+
+
+def test_slice_cache_stays_within_max_memory(
+    tmp_path: Path, driver: str, zarr_version: int
+) -> None:
+    """The decoded-slice cache is a share of --max-memory: converting 128 MiB of slices
+    with a 16 MiB budget costs about the same memory as converting 4 slices (a fixed
+    256 MiB cache would keep all 128 MiB of decoded slices)."""
+    import sys
+
+    rng = np.random.default_rng(0)
+    plane = rng.integers(0, 60000, size=(256, 256)).astype("uint16")
+    for name, n in (("big", 1024), ("tiny", 4)):
+        (tmp_path / name).mkdir()
+        for z in range(n):
+            tifffile.imwrite(tmp_path / name / f"z{z}.tif", np.roll(plane, z, axis=1))
+    layout = ["--driver", driver, "--zarr-version", str(zarr_version), "--chunk", "32,256,256",
+              "--levels", "1", "--max-memory", "16M", "--quiet"]
+    peaks = {}
+    for name in ("tiny", "big"):
+        peaks[name] = _peak_rss_mib([sys.executable, "-m", "unizarr.cli", "convert",
+                                     str(tmp_path / name), str(tmp_path / f"{name}.zarr"),
+                                     *layout])
+    assert peaks["big"] - peaks["tiny"] < 64, peaks
+    got = level0(tmp_path / "big.zarr")
+    assert got.shape == (1024, 256, 256)
+    np.testing.assert_array_equal(got[1000], np.roll(plane, 1000, axis=1))

@@ -62,6 +62,19 @@ def count_series(path: str | os.PathLike, reader: str | None = None) -> int:
     return int(counter(path))
 
 
+def fit_to_budget(vol: Volume, max_memory: int) -> None:
+    """Size what the reader of ``vol`` keeps in memory (the slice folders' decoded-slice
+    cache) from a conversion's ``max_memory``; readers that keep nothing are left alone.
+    """
+    source: Any = vol.source
+    while source is not None:  # through wrappers such as Volume.with_z's trailing axis
+        setter = getattr(source, "set_memory_budget", None)
+        if callable(setter):
+            setter(int(max_memory))
+            return
+        source = getattr(source, "source", None)
+
+
 def _refuse_streams(path: str) -> None:
     """A FIFO, socket or character device (``<(zcat ...)``, ``/dev/stdin``) can be read
     once, front to back; conversion reads regions in any order, and ``--resume`` and
@@ -140,6 +153,7 @@ __all__ = [
     "count_series",
     "detect_format",
     "detect_reader",
+    "fit_to_budget",
     "load_reader",
     "open_input",
     "open_volume",

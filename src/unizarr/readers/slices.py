@@ -10,7 +10,8 @@ a gap or a duplicate is refused, naming the files.
 Every slice's header (size, data type, samples) is checked at open, so one odd slice
 is refused - with its name and what differs - before anything is written; its data is
 decoded only when a block of the output needs it. Decoded slices are kept in a small
-cache (``slice_cache`` bytes), so the blocks of one slab of slices decode each file once.
+cache (an eighth of the conversion's ``--max-memory``, or ``slice_cache`` bytes), so the
+blocks of one slab of slices decode each file once when the slab fits.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ JPEG2000_SUFFIXES = (".jp2", ".j2k", ".j2c", ".jpx")
 IMAGE_SUFFIXES = TIFF_SUFFIXES + PNG_SUFFIXES + JPEG2000_SUFFIXES
 SUFFIXES: tuple[str, ...] = ()  # directories and globs: recognised by sniff only
 _FIELD = re.compile(r"\{(\w+)\}")
+#: The decoded-slice cache takes 1/CACHE_SHARE of a conversion's --max-memory
+#: (:func:`unizarr.readers.fit_to_budget`); DEFAULT_CACHE until a budget is given (a cluster worker
+#: that reopened the input), the share of the default 512 MiB budget.
+CACHE_SHARE = 8
+DEFAULT_CACHE = (512 << 20) // CACHE_SHARE
 
 
 def is_image_name(name: str) -> bool:
@@ -264,6 +270,14 @@ class SliceStack:
         self._cached = 0
         self._lock = threading.Lock()
 
+    def set_memory_budget(self, max_memory: int) -> None:
+        """Size the decoded-slice cache from the conversion's memory budget: an eighth
+        of it (the pyramid builder plans its own blocks within the rest)."""
+        with self._lock:
+            self._cache_bytes = max(int(max_memory) // CACHE_SHARE, 0)
+            while self._cache and self._cached > self._cache_bytes:
+                self._cached -= self._cache.popitem(last=False)[1].nbytes
+
     def _plane(self, path: str) -> np.ndarray:
         with self._lock:
             hit = self._cache.get(path)
@@ -281,7 +295,7 @@ class SliceStack:
                 self._cache[path] = data
                 self._cached += data.nbytes
             # Oldest first: the blocks of one slab ask for the same slices in a row.
-            while len(self._cache) > 1 and self._cached > self._cache_bytes:
+            while self._cache and self._cached > self._cache_bytes:
                 self._cached -= self._cache.popitem(last=False)[1].nbytes
         return data
 
@@ -302,7 +316,7 @@ class SliceStack:
 
 
 def read_slices(
-    path: str | os.PathLike, *, pattern: str | None = None, slice_cache: int = 256 << 20
+    path: str | os.PathLike, *, pattern: str | None = None, slice_cache: int | None = None
 ) -> Volume:
     """Open a directory or glob of 2-D slices as one lazy volume.
 
@@ -348,7 +362,7 @@ def read_slices(
     first_dir = Path(flat[0]).resolve().parent
     kind = {"tif": "TIFF", "tiff": "TIFF", "png": "PNG"}.get(flat[0].rsplit(".", 1)[-1].lower(), "JPEG 2000")
     return Volume(
-        source=SliceStack(grid, plane, dtype, slice_cache),
+        source=SliceStack(grid, plane, dtype, DEFAULT_CACHE if slice_cache is None else slice_cache),
         axes=axes,
         perm=perm,
         space_scale=tuple(sizes.get(a, 1.0) for a in axes if a in ("z", "y", "x")),

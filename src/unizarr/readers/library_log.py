@@ -1,0 +1,106 @@
+"""What the readers' libraries log or warn while an input is read, collected.
+
+nibabel prints header fixes ("pixdim[1,2,3] should be positive; setting to abs of
+pixdim values") through its own stderr handler, tifffile and pydicom log through
+:mod:`logging`, and several of them also raise Python warnings. In the middle of a
+``unizarr convert`` these lines are noise without context; :func:`library_messages`
+collects them instead, once each, so the command shows them in its summary, naming
+the library.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+#: Loggers of the libraries unizarr reads inputs with (children included).
+LIBRARIES = ("nibabel", "tifffile", "pydicom", "h5py", "imagecodecs", "czifile", "nd2",
+             "liffile", "pylibCZIrw", "glymur", "PIL")
+
+
+def _library_of(name: str) -> str | None:
+    top = name.split(".", 1)[0]
+    return top if top in LIBRARIES else None
+
+
+class _Collector(logging.Handler):
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.into = into
+        self.lock_add = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        lib = _library_of(record.name) or record.name
+        _add(self.into, self.lock_add, lib, record.getMessage())
+
+
+def _add(into: list[str], lock: threading.Lock, lib: str, text: str) -> None:
+    line = f"{lib}: {' '.join(str(text).split())}"
+    with lock:
+        if line not in into:  # one slice in ten thousand may log the same thing
+            into.append(line)
+
+
+@contextmanager
+def library_messages() -> Iterator[list[str]]:
+    """Collect the readers' libraries' log records (WARNING and up) and warnings.
+
+    Yields a list that fills with ``"library: message"`` lines (each once) while the
+    block runs, in any thread. Nothing of these libraries reaches stderr meanwhile;
+    warnings raised by other code are shown as usual.
+    """
+    found: list[str] = []
+    handler = _Collector(found)
+    # nibabel adds its stderr handler to "nibabel.global" when first imported: import
+    # it now, or that handler would arrive after ours and print anyway.
+    for module in ("nibabel.imageglobals", "pydicom.config"):
+        try:
+            __import__(module)
+        except ImportError:
+            pass
+    saved: list[tuple[logging.Logger, list[logging.Handler], bool]] = []
+    names = set(LIBRARIES) | {"nibabel.global"}  # nibabel's own stderr handler lives here
+    for name in sorted(names):
+        logger = logging.getLogger(name)
+        saved.append((logger, list(logger.handlers), logger.propagate))
+        for h in list(logger.handlers):
+            logger.removeHandler(h)
+        logger.addHandler(handler)
+        logger.propagate = False
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message: Any, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+            lib = _library_of_file(filename)
+            if lib is None:
+                shown(message, category, filename, lineno, file, line)
+            else:
+                _add(found, handler.lock_add, lib, str(message))
+
+        warnings.showwarning = show  # the filters stay: what was ignored stays ignored
+        try:
+            yield found
+        finally:
+            for logger, handlers, propagate in saved:
+                logger.removeHandler(handler)
+                for h in handlers:
+                    logger.addHandler(h)
+                logger.propagate = propagate
+
+
+def _library_of_file(filename: str) -> str | None:
+    """The library a warning comes from, by the path of the file that raised it."""
+    parts = os.path.normpath(filename).split(os.sep)
+    for lib in LIBRARIES:
+        if lib in parts:
+            return lib
+    return None
+
+
+__all__ = ["LIBRARIES", "library_messages"]
