@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 
 import unizarr as uz
-from unizarr.layout import metadata_document
+from unizarr.documents import metadata_document
 
 DRIVERS = ("zarr-python", "tensorstore")
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from unizarr import layout
+from unizarr import documents, layout
 from unizarr.config import ZarrConfig
 
 
@@ -141,8 +141,8 @@ def test_fill_value_json_round_trip():
     for dtype, value in (("f4", float("nan")), ("f8", float("inf")), ("c16", complex(1, float("-inf"))),
                          ("bool", True), ("i8", -5), ("u8", 2**64 - 1)):
         dt = np.dtype(dtype)
-        enc = layout.fill_value_json(layout.normalize_fill_value(value, dt), dt)
-        dec = layout.fill_value_from_json(enc, dt)
+        enc = documents.fill_value_json(layout.normalize_fill_value(value, dt), dt)
+        dec = documents.fill_value_from_json(enc, dt)
         np.testing.assert_array_equal(np.array(dec, dt), np.array(value, dt))
 
 
@@ -167,8 +167,8 @@ def test_spec_metadata_round_trip():
         for kw in ({}, {"shards": (64,)} if version == 3 else {}, {"order": "F"}, {"compressor": "none"},
                    {"fill_value": float("nan")}, {"dimension_separator": "."}):
             spec = layout.resolve_array_spec((100, 50, 7), "f4", zarr_version=version, config=None, chunks=(32,), **kw)
-            doc = layout.metadata_document(spec)
-            back = layout.spec_from_metadata(doc)
+            doc = documents.metadata_document(spec)
+            back = documents.spec_from_metadata(doc)
             assert back.chunks == spec.chunks and back.shards == spec.shards
             assert back.compressor == spec.compressor and back.order == spec.order
             assert back.dimension_separator == spec.dimension_separator
@@ -179,11 +179,11 @@ def test_codec_from_object():
     import numcodecs
     from zarr.codecs import BloscCodec, GzipCodec, ZstdCodec
 
-    assert layout.codec_from_object(None).name == "none"
-    assert layout.codec_from_object([]).name == "none"
-    assert layout.codec_from_object("auto") is None
-    assert layout.codec_from_object(numcodecs.Zlib(level=3)) == layout.CodecSpec("zlib", {"level": 3})
-    assert layout.codec_from_object(GzipCodec(level=4)) == layout.CodecSpec("gzip", {"level": 4})
-    assert layout.codec_from_object([ZstdCodec(level=2)]).options == {"level": 2}
-    b = layout.codec_from_object(BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle"))
+    assert documents.codec_from_object(None).name == "none"
+    assert documents.codec_from_object([]).name == "none"
+    assert documents.codec_from_object("auto") is None
+    assert documents.codec_from_object(numcodecs.Zlib(level=3)) == layout.CodecSpec("zlib", {"level": 3})
+    assert documents.codec_from_object(GzipCodec(level=4)) == layout.CodecSpec("gzip", {"level": 4})
+    assert documents.codec_from_object([ZstdCodec(level=2)]).options == {"level": 2}
+    b = documents.codec_from_object(BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle"))
     assert b.options["cname"] == "zstd" and b.options["shuffle"] == "bitshuffle"

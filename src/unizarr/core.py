@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from . import blocks, layout, level0_reuse, members
+from . import blocks, documents, layout, level0_reuse, members
 from . import metadata as md
 from .attributes import Attributes, MetadataDocument, rewrite_dimension_names
 from .blocks import copy_data
@@ -256,13 +256,13 @@ class ZarrArray(ZarrNode):
     @classmethod
     def _create_native(cls, ref: NodeRef, spec: ArraySpec) -> md.NodeInfo:
         """Write the metadata of a new array. The default writes the canonical document
-        of :func:`unizarr.layout.metadata_document`, so every driver produces the same
+        of :func:`unizarr.documents.metadata_document`, so every driver produces the same
         files; the engine then opens it like any existing array."""
-        doc = layout.metadata_document(spec)
+        doc = documents.metadata_document(spec)
         if spec.zarr_version == 2 and spec.attributes:
             doc["attributes"] = dict(spec.attributes)
         md.write_array(ref.kv, ref.path, dict(doc))
-        return md.NodeInfo("array", spec.zarr_version, layout.metadata_document(spec))
+        return md.NodeInfo("array", spec.zarr_version, documents.metadata_document(spec))
 
     # -- properties ------------------------------------------------------------------
     @property

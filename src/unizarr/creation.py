@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import layout
+from . import documents, layout
 from . import metadata as md
 from .aliases import merge
 from .dask_io import is_dask, write_data
@@ -142,11 +142,11 @@ def _zarr_python_kwargs(
     if "compressors" in kwargs:
         comps = kwargs.pop("compressors")
         if compressor is None:
-            compressor = layout.codec_from_object(comps)
+            compressor = documents.codec_from_object(comps)
     if "compressor" in kwargs:  # zarr v2-style single codec object
         comp = kwargs.pop("compressor")
         if compressor is None:
-            compressor = layout.codec_from_object(comp)
+            compressor = documents.codec_from_object(comp)
     cke = kwargs.pop("chunk_key_encoding", None)
     if cke is not None and separator is None:
         if isinstance(cke, Mapping):
@@ -291,7 +291,7 @@ def spec_of(document: Mapping[str, Any], where: str) -> ArraySpec:
     ``where``); a document that does not describe a valid array raises
     :class:`~unizarr.MetadataError` naming the file and the fix."""
     try:
-        return layout.spec_from_metadata(document, None)  # attributes are read live, never cached
+        return documents.spec_from_metadata(document, None)  # attributes are read live, never cached
     except MetadataError as exc:
         if where in str(exc):
             raise

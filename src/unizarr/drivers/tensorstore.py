@@ -2,7 +2,7 @@
 
 Only the primitives live here: a key-value adapter over TensorStore's own
 ``tensorstore.KvStore`` (file, memory, s3, gcs, http) and the array open/read/write calls.
-Array metadata is written by shared code (:func:`unizarr.layout.metadata_document`);
+Array metadata is written by shared code (:func:`unizarr.documents.metadata_document`);
 TensorStore only ever *opens* existing arrays (never ``create``/``delete_existing``), so
 both drivers write the same files by construction.
 

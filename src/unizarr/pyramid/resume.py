@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import layout
+from .. import documents
 from ..blocks import block_region, copy_missing
 from ..core import ZarrArray, ZarrGroup
 from ..errors import StoreUnavailableError
@@ -31,7 +31,7 @@ def same_layout(a: ArraySpec, b: ArraySpec) -> bool:
     attributes and dimension names (which OME metadata adds at the end)."""
 
     def doc(spec: ArraySpec) -> dict[str, Any]:
-        d = layout.metadata_document(spec)
+        d = documents.metadata_document(spec)
         d.pop("attributes", None)
         d.pop("dimension_names", None)
         return d
