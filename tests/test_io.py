@@ -20,10 +20,10 @@ from unizarr.io import detect_format, open_input
 from unizarr.io.preview import render_preview
 from unizarr.io.report import describe, nifti_findings, validate_store
 from unizarr.io.tree_copy import plan_copy
-from unizarr.io.volume import Volume, aligned_chunks, default_axes, normalize_unit
-from unizarr.io.zarr import ome_attrs_for
 from unizarr.ome import find_multiscale
+from unizarr.readers.volume import Volume, aligned_chunks, default_axes, normalize_unit
 from unizarr.readers.zarr import read_zarr
+from unizarr.readers.zarr_store import ome_attrs_for
 
 NIBABEL_DATA = Path(nib.__file__).parent / "tests" / "data"
 SHAPE = (40, 50, 60)  # (z, y, x)

@@ -18,9 +18,9 @@ from .cli_progress import Reporter
 from .cli_render import print_convert_summary, print_findings, stdout_console
 from .io.preview import render_preview
 from .io.report import describe, render_tree, validate_store
-from .io.zarr import is_zarr_dir
 from .output_guard import check_replaceable, output_exists
 from .outputs import _is_local
+from .readers.zarr_store import is_zarr_dir
 
 #: Sample volume of ``unizarr demo``: a real T1-weighted MRI slab that nibabel ships.
 DEMO_SAMPLE = "anatomical.nii"

@@ -16,9 +16,9 @@ from cyclopts import Parameter
 
 import unizarr as uz
 
-from .io.zarr import open_zarr
 from .layout import parse_json_object as _json_object
 from .layout import refuse_v2_shards
+from .readers.zarr_store import open_zarr
 
 Compressor = Literal["blosc", "zstd", "zlib", "gzip", "none"]
 Method = Literal["mean", "median", "mode", "min", "max", "nearest"]

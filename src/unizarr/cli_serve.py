@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from .cli_options import Flag, ReadOptions, parse_json_object
-from .io.zarr import open_zarr
+from .readers.zarr_store import open_zarr
 
 
 def _catch_ctrl_c() -> None:

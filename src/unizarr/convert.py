@@ -34,16 +34,15 @@ from .convert_run import (
     _set_record,
 )
 from .core import ZarrArray, ZarrGroup
-from .io import normalize_unit, open_input
-from .io.volume import Volume, aligned_chunks
-from .io.worker_input import InputRef, input_on_workers
 from .layout import resolve_array_spec, shard_bytes_for_budget, shard_write_bytes
 from .nifti import ome_affine, read_nifti_header, write_nifti_header
 from .ome import SPACE_UNITS, write_ome_metadata
 from .outputs import Interrupted, check_output, write_output
 from .pyramid import RUN_RECORD, generate_pyramid, parse_factors, pyramid_axes
-from .readers import fit_to_budget
+from .readers import fit_to_budget, open_input
 from .readers.gzip_spill import shared_spills
+from .readers.volume import Volume, aligned_chunks, normalize_unit
+from .readers.worker_input import InputRef, input_on_workers
 
 __all__ = ["CONVERT_RECORD", "ConvertResult", "MemoryBudgetWarning", "PyramidSettings",
            "convert", "convert_labels", "convert_volume", "scheduler_client",

@@ -13,11 +13,11 @@ from typing import Any
 from .api import open_group
 from .config import ZarrConfig
 from .core import ZarrArray, ZarrGroup
-from .io.volume import Volume
-from .io.worker_input import InputRef
 from .layout import resolve_array_spec
 from .output_guard import LOCK_NAME, list_store, output_exists
 from .pyramid import same_layout
+from .readers.volume import Volume
+from .readers.worker_input import InputRef
 
 
 @dataclass(frozen=True)

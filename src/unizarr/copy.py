@@ -27,9 +27,9 @@ from .convert import DEFAULT_MAX_MEMORY
 from .core import ZarrArray
 from .io.blockwise import copy_blocks
 from .io.tree_copy import _OPTION_KWARGS, copy_tree, plan_copy
-from .io.volume import aligned_chunks
-from .io.zarr import open_zarr
 from .outputs import Interrupted, _is_local, _local_path, check_output, write_output
+from .readers.volume import aligned_chunks
+from .readers.zarr_store import open_zarr
 from .threads import usable_cpus
 
 __all__ = ["CopyResult", "copy", "LAYOUT_OPTIONS"]

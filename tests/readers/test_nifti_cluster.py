@@ -60,7 +60,7 @@ def test_without_the_published_copy_a_worker_decompresses_its_own(
 ) -> None:
     """The fallback (a worker on a machine that cannot see the spill directory): the
     worker's own verified pass, same voxels."""
-    from unizarr.io.worker_input import InputRef
+    from unizarr.readers.worker_input import InputRef
 
     data = (np.arange(20 * 16 * 12) % 999).astype("int16").reshape(20, 16, 12)
     src = tmp_path / "small.nii.gz"

@@ -97,7 +97,7 @@ def test_third_party_reader_plugs_in_by_entry_point(
     site.mkdir()
     (site / "rawfmt.py").write_text(textwrap.dedent('''
         import numpy as np
-        from unizarr.io.volume import Volume
+        from unizarr.readers.volume import Volume
 
         def sniff(path):
             try:

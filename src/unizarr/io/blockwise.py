@@ -2,7 +2,7 @@
 
 Used by ``convert`` (input volume -> level 0) and ``copy`` (array -> array). Regions are
 whole multiples of the target's write block (see
-:func:`unizarr.io.volume.aligned_chunks`), so no two tasks write the same shard or chunk,
+:func:`unizarr.readers.volume.aligned_chunks`), so no two tasks write the same shard or chunk,
 and at most ``2 * workers`` regions are in memory at once, whatever the array size.
 """
 

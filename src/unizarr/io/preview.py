@@ -19,8 +19,8 @@ import numpy as np
 
 from ..core import ZarrArray, ZarrGroup, ZarrNode
 from ..ome import find_multiscale
-from .volume import SPATIAL_AXES, default_axes
-from .zarr import ome_axes, ome_level_scales
+from ..readers.volume import SPATIAL_AXES, default_axes
+from ..readers.zarr_store import ome_axes, ome_level_scales
 
 
 def _level(node: ZarrNode, level: int) -> tuple[ZarrArray, tuple[str, ...], list[float]]:

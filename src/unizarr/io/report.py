@@ -17,8 +17,8 @@ from ..core import ZarrArray, ZarrGroup, ZarrNode
 from ..errors import MetadataError
 from ..nifti import read_nifti_header
 from ..ome import check_with_ome_zarr_models, find_multiscale
+from ..readers.zarr_store import ome_level_scales
 from ..validation import OME_KEYS, ome_version, validate_hierarchy
-from .zarr import ome_level_scales
 
 #: NIfTI axis order (x, y, z, t, c) -> Zarr order, as nifti-zarr stores it.
 _NIFTI_PERM = {3: (2, 1, 0), 4: (3, 2, 1, 0), 5: (3, 4, 2, 1, 0)}

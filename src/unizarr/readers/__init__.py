@@ -1,5 +1,5 @@
 """Input readers for ``unizarr convert``: one module per input family, each returning a
-lazy :class:`~unizarr.io.volume.Volume` (axes, voxel sizes, units, channel names, affine).
+lazy :class:`~unizarr.readers.volume.Volume` (axes, voxel sizes, units, channel names, affine).
 
 Built-in readers: ``nifti`` (.nii, .nii.gz), ``tiff`` (TIFF, BigTIFF, OME-TIFF, ImageJ),
 ``slices`` (folders or globs of 2-D TIFF/PNG/JPEG 2000 slices, with ``pattern=``),
@@ -31,7 +31,7 @@ from .registry import (
 )
 
 if TYPE_CHECKING:
-    from ..io.volume import Volume
+    from .volume import Volume
 
 #: The built-in reader names, for messages and ``--help``.
 FORMATS = tuple(BUILTIN_READERS)

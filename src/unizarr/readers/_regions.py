@@ -1,6 +1,6 @@
 """Key handling shared by the lazy sources of the format readers.
 
-dask and :meth:`~unizarr.io.volume.Volume.read_region` index a source with a tuple of
+dask and :meth:`~unizarr.readers.volume.Volume.read_region` index a source with a tuple of
 slices or integers, one per axis; these helpers turn any such key into explicit
 ``range`` objects so that a reader fetches exactly the planes a block covers.
 """

@@ -51,8 +51,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorruptDataError
-from ..io.volume import Volume
 from ._regions import normalize_key
+from .volume import Volume
 
 #: Largest gap difference (mm) still read as even slice spacing; relative part below.
 _SPACING_ABS_TOL = 1e-2

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorruptDataError, MetadataError
-from ..io.volume import Volume, normalize_unit
 from ._regions import as_slice, normalize_key
+from .volume import Volume, normalize_unit
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 LEVEL0 = "DataSet/ResolutionLevel 0"

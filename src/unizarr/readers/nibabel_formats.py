@@ -36,7 +36,7 @@ import numpy as np
 
 from ..axes import default_axes
 from ..errors import CorruptDataError
-from ..io.volume import Volume, normalize_unit
+from .volume import Volume, normalize_unit
 
 #: nibabel image class names this reader answers for, most specific first (a NIfTI pair
 #: header is also a valid Analyze header).

@@ -34,8 +34,8 @@ import numpy as np
 
 from ..axes import default_axes
 from ..errors import CorruptDataError
-from ..io.volume import Volume, normalize_unit
 from .gzip_spill import decompress_verified
+from .volume import Volume, normalize_unit
 
 SUFFIXES = (".nii", ".nii.gz")
 OPTIONS: frozenset[str] = frozenset()
@@ -75,7 +75,7 @@ def sniff(path: str) -> bool:
 
 
 def read_nifti(path: str | os.PathLike) -> Volume:
-    """Open a NIfTI file as a lazy :class:`~unizarr.io.volume.Volume`.
+    """Open a NIfTI file as a lazy :class:`~unizarr.readers.volume.Volume`.
 
     Voxel sizes (``pixdim``) become the spatial scales in (z, y, x) order, the
     ``xyzt_units`` become OME units (unknown spatial units are taken as millimetres,

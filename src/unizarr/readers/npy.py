@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorruptDataError
-from ..io.volume import Volume, default_axes
+from .volume import Volume, default_axes
 
 SUFFIXES = (".npy",)
 OPTIONS = frozenset({"no_time"})

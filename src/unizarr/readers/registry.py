@@ -5,7 +5,7 @@ A reader is a module (or an object) with two functions:
 - ``sniff(path: str) -> bool``: whether ``path`` looks like this format, from its
   first bytes (cheap; ``False`` for anything unreadable, never raises);
 - ``open_volume(path: str, **options) -> Volume``: the input opened lazily as a
-  :class:`unizarr.io.volume.Volume`.
+  :class:`unizarr.readers.volume.Volume`.
 
 It may also set ``SUFFIXES`` (file-name endings used when no reader recognises the
 content, so a damaged file still gets its own format's error) and ``OPTIONS`` (the
@@ -27,7 +27,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..io.volume import Volume
+    from .volume import Volume
 
 ENTRY_POINT_GROUP = "unizarr.readers"
 

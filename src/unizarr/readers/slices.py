@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorruptDataError
-from ..io.volume import CANONICAL_AXES, Volume
 from .tiff_common import _imagej_sizes, _natural_key, check_log, is_glob, quiet_tifffile
+from .volume import CANONICAL_AXES, Volume
 
 OPTIONS = frozenset({"pattern"})
 TIFF_SUFFIXES = (".tif", ".tiff")

@@ -29,15 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CorruptDataError
-from ..io.volume import CANONICAL_AXES, SPATIAL_AXES, Volume, normalize_unit
 from .slices import read_slices
-from .tiff_common import (  # re-exported: readers and io.tiff import them from here
+from .tiff_common import (  # re-exported: the readers import them from here
     _imagej_sizes,
     _natural_key,
     check_log,
     is_glob,
     quiet_tifffile,
 )
+from .volume import CANONICAL_AXES, SPATIAL_AXES, Volume, normalize_unit
 
 SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".gtif", ".ome.tif", ".ome.tiff")
 OPTIONS = frozenset({"series"})

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import CorruptDataError
-from ..io.volume import normalize_unit
+from .volume import normalize_unit
 
 
 def is_glob(path: str) -> bool:

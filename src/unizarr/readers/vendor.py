@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import CorruptDataError, UnizarrError
-from ..io.volume import CANONICAL_AXES, Volume
 from ._regions import normalize_key
+from .volume import CANONICAL_AXES, Volume
 
 EXTRA = 'pip install "unizarr[vendor]"'
 _MAGIC = {

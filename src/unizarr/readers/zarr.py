@@ -12,10 +12,10 @@ import os
 from typing import Any
 
 from ..core import ZarrArray, ZarrGroup
-from ..io.volume import SPATIAL_AXES, Volume, default_axes
-from ..io.zarr import ZARR_MARKERS, ome_axes, ome_level_scales, ome_units, open_zarr
 from ..nifti import read_nifti_header
 from ..ome import find_multiscale
+from .volume import SPATIAL_AXES, Volume, default_axes
+from .zarr_store import ZARR_MARKERS, ome_axes, ome_level_scales, ome_units, open_zarr
 
 SUFFIXES = (".zarr", ".zarr/")
 OPTIONS = frozenset({"driver", "storage_options", "no_time"})
@@ -49,7 +49,7 @@ def read_zarr(
     storage_options: dict[str, Any] | None = None,
     no_time: bool = False,
 ) -> Volume:
-    """Open a Zarr group or array as a lazy :class:`~unizarr.io.volume.Volume`.
+    """Open a Zarr group or array as a lazy :class:`~unizarr.readers.volume.Volume`.
 
     Raises
     ------

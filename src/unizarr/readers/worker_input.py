@@ -1,6 +1,6 @@
 """Inputs read by ``dask.distributed`` workers (``unizarr convert --scheduler``).
 
-A :class:`~unizarr.io.volume.Volume` holds open files (a nibabel proxy, a tifffile
+A :class:`~unizarr.readers.volume.Volume` holds open files (a nibabel proxy, a tifffile
 store, a memmap), which do not travel to another process - a memmap would even
 pickle as its whole data. :class:`WorkerInput` travels instead: it holds what
 :func:`unizarr.io.open_input` was called with, and each worker process opens the input
