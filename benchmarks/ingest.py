@@ -237,6 +237,22 @@ def run_one(cmd: list[str], timeout: float) -> dict[str, Any]:
     return {"seconds": seconds, "rss_mib": usage.ru_maxrss / 1024}
 
 
+def largest_array(out: Path) -> tuple[int, ...]:
+    """Shape of the largest array stored under ``out`` (any Zarr version, any nesting):
+    a row whose output does not hold the whole input is not comparable."""
+    best: tuple[int, ...] = ()
+    for doc in [*out.rglob("zarr.json"), *out.rglob(".zarray")]:
+        try:
+            meta = json.loads(doc.read_text())
+        except (OSError, ValueError):
+            continue
+        shape = tuple(meta.get("shape") or ())
+        if meta.get("node_type", "array") == "array" and shape:
+            if int(np.prod(shape)) > int(np.prod(best or (0,))):
+                best = shape
+    return best
+
+
 def target_ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
     """(a) unizarr / fastest full-pyramid peer on the slice folder, (b) .nii.gz / .nii,
     per driver, from the rows' medians (rows missing -> ratio missing)."""
@@ -330,6 +346,12 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             os.sync()
             res = run_one(cmd, args.timeout)
+            want = args.slices * args.edge**2 if name.startswith("slices:") else args.size**3
+            got = largest_array(out) if out.exists() else ()
+            if "error" not in res and int(np.prod(got or (0,))) != want:
+                # e.g. ngff-zarr's CLI given many 2-D files converts only the first
+                res = {"error": f"output is not the input: largest array {got}, "
+                                f"{want} voxels expected"}
             row = results.setdefault(name, {"runs": []})
             if "error" in res:
                 row["error"] = res["error"]
