@@ -6,8 +6,9 @@ import os
 
 import pytest
 
+from unizarr.drivers.tensorstore_storage import tensorstore_kvstore
 from unizarr.paths import parse_url
-from unizarr.storage import check_options, fsspec_target, tensorstore_kvstore
+from unizarr.storage import check_options, fsspec_target
 
 
 def test_unknown_and_incomplete_options():

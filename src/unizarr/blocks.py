@@ -198,14 +198,17 @@ def check_stored_blocks(
             )
 
 
-def remove_partial_files(root: str) -> int:
-    """Delete leftovers of interrupted atomic writes below the local directory ``root``
-    (zarr-python's ``*.partial`` temporary files, TensorStore's ``*.__lock`` files);
-    returns how many were removed."""
+def remove_partial_files(root: str, suffixes: Sequence[str]) -> int:
+    """Delete leftovers of interrupted atomic writes below the local directory ``root``:
+    the files whose names end with one of ``suffixes`` (the drivers' temporary files,
+    see :func:`unizarr.registry.temp_suffixes`); returns how many were removed."""
+    ends = tuple(s for s in suffixes if s)  # an empty suffix would match every file
+    if not ends:
+        return 0
     removed = 0
     for dirpath, _dirs, files in os.walk(root, followlinks=False):
         for f in files:
-            if f.endswith(".partial") or f.endswith(".__lock"):
+            if f.endswith(ends):
                 os.unlink(os.path.join(dirpath, f))
                 removed += 1
     return removed

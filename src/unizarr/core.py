@@ -31,6 +31,7 @@ from .dask_io import is_dask, store_dask, write_data
 from .errors import (
     ReadOnlyError,
     engine_errors,
+    translate_engine_error,
 )
 from .indexing import apply_post, normalize_key, value_block
 from .integrity import check_allocation
@@ -43,7 +44,7 @@ from .paths import (
     join_key,
     validate_member_name,
 )
-from .registry import driver_from_token, driver_token
+from .registry import driver_from_token, driver_token, temp_suffixes
 from .safety import overlap
 from .types import (
     ChunksLike,
@@ -80,6 +81,19 @@ class ZarrNode(ABC):
 
     _ref: NodeRef
     _zarr_version: int
+
+    # -- driver hook: the engine's errors ----------------------------------------------
+    @staticmethod
+    def _translate_engine_error(exc: BaseException, where: str) -> BaseException:
+        """The exception users get for ``exc``, raised by this driver's engine while
+        working on ``where`` (a URL): :class:`~unizarr.CorruptDataError` for undecodable
+        data, :class:`~unizarr.StoreUnavailableError` for an unreachable store, ``exc``
+        itself when it already means the right thing.
+
+        The default (:func:`unizarr.errors.translate_engine_error`) knows only built-in
+        exceptions; a driver overrides it for what its engine reports in its own way.
+        """
+        return translate_engine_error(exc, where)
 
     # -- construction (internal) -----------------------------------------------------
     @classmethod
@@ -229,12 +243,16 @@ class ZarrArray(ZarrNode):
     _kind = "array"
     _spec: ArraySpec
     _native: Any
+    #: Name endings of the temporary files this driver's engine writes next to a block
+    #: and renames onto it (what a killed writer leaves behind, see
+    #: :meth:`remove_partial_writes`).
+    TEMP_SUFFIXES: ClassVar[tuple[str, ...]] = ()
 
     def _init_ref(self, ref: NodeRef, info: md.NodeInfo) -> None:
         super()._init_ref(ref, info)
         where = self._metadata_file()
         self._spec = spec_of(info.document, where)
-        self._native = open_engine(self._open_native, where)
+        self._native = open_engine(self._open_native, where, self._translate_engine_error)
 
     def _metadata_file(self) -> str:
         name = md.V3_KEY if self._zarr_version == 3 else md.V2_ARRAY_KEY
@@ -362,8 +380,9 @@ class ZarrArray(ZarrNode):
         )
 
     def remove_partial_writes(self) -> int:
-        """Delete leftovers of interrupted atomic writes below this array on local disk
-        (zarr-python's ``*.partial`` temporary files, TensorStore's ``*.__lock`` files).
+        """Delete leftovers of interrupted atomic writes below this array on local disk:
+        the temporary files of every driver (``TEMP_SUFFIXES`` of its array class:
+        zarr-python's ``*.partial``, TensorStore's ``*.__lock``).
 
         A killed writer leaves them next to the blocks it was writing; they are never
         data. Object stores leave none. Returns the number of files removed.
@@ -373,7 +392,9 @@ class ZarrArray(ZarrNode):
         if not loc.is_local or not os.path.isdir(loc.path):
             return 0
         self._ref.kv.check_inside(self._ref.path, "clean up")
-        return blocks.remove_partial_files(loc.path)
+        # Every driver's leftovers, not only this one's: a store written by one driver
+        # may be resumed with another.
+        return blocks.remove_partial_files(loc.path, temp_suffixes())
 
     def delete_block(self, index: Sequence[int]) -> None:
         """Remove the stored write block at grid ``index`` (see :meth:`stored_blocks`);

@@ -305,16 +305,21 @@ def spec_of(document: Mapping[str, Any], where: str) -> ArraySpec:
         ) from exc
 
 
-def open_engine(open_native: Callable[[], Any], where: str) -> Any:
+def open_engine(
+    open_native: Callable[[], Any],
+    where: str,
+    translate: Callable[[BaseException, str], BaseException] = translate_engine_error,
+) -> Any:
     """``open_native()``, the engine opening an existing array, with the engines'
     refusals of the metadata at ``where`` reported as :class:`~unizarr.MetadataError`
-    (and their store errors translated as everywhere)."""
+    (and their store errors translated as everywhere, by the driver's ``translate``:
+    see :meth:`unizarr.ZarrNode._translate_engine_error`)."""
     try:
         return open_native()
     except (MetadataError, OSError):
         raise
     except Exception as exc:
-        mapped = translate_engine_error(exc, where)
+        mapped = translate(exc, where)
         if not isinstance(mapped, (CorruptDataError, MetadataError)) and mapped is not exc:
             raise mapped from exc
         if isinstance(exc, (ValueError, TypeError, KeyError, RuntimeError, NotImplementedError)):

@@ -49,35 +49,24 @@ class StoreUnavailableError(UnizarrError, ConnectionError):
     """The store could not be reached: server down, network failure or timeout."""
 
 
-_UNAVAILABLE_STATUS = ("UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED", "CANCELLED")
-_UNAVAILABLE_TYPES = (
-    "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
-    "ConnectionClosedError", "ClientConnectorError", "ServerDisconnectedError",
-    "ClientOSError", "ServerTimeoutError", "TimeoutError",
-)
-
-
 def translate_engine_error(exc: BaseException, where: str) -> BaseException:
-    """Map an engine's exception to the one unizarr raises for it on every driver.
+    """The generic part of mapping an engine's exception to the one unizarr raises for it
+    on every driver (the default of :meth:`unizarr.ZarrNode._translate_engine_error`).
 
-    TensorStore reports failures as ``ValueError("STATUS: ...")``, numcodecs raises
-    ``RuntimeError`` for undecodable chunks, s3fs/aiohttp raise their own connection
-    errors. Returns ``exc`` itself when it already has the right meaning.
+    Knows no engine by name: unizarr's own errors and ``OSError`` pass through, and the
+    built-in exceptions codecs raise for undecodable chunks (numcodecs' ``RuntimeError``,
+    ``ValueError``, gzip/zlib's ``EOFError`` / ``zlib.error``) become
+    :class:`CorruptDataError`. Each driver adds what its engine reports differently
+    (TensorStore's ``"STATUS: ..."`` errors, fsspec's connection errors). Returns ``exc``
+    itself when it already has the right meaning.
     """
-    if isinstance(exc, UnizarrError):
-        return exc
-    msg = str(exc)
-    status = msg.split(":", 1)[0] if isinstance(exc, ValueError) else ""
-    names = {t.__name__ for t in type(exc).__mro__}
-    if status in _UNAVAILABLE_STATUS or "CURL error" in msg or names & set(_UNAVAILABLE_TYPES):
-        return StoreUnavailableError(f"could not reach the store of {where}: {msg}")
-    if isinstance(exc, OSError):
+    if isinstance(exc, (UnizarrError, OSError)):
         return exc
     import zlib
 
     # gzip/zlib report a truncated stream as EOFError / zlib.error, not ValueError
     if isinstance(exc, (RuntimeError, ValueError, EOFError, zlib.error)):
-        return CorruptDataError(f"could not decode data of {where}: {msg}")
+        return CorruptDataError(f"could not decode data of {where}: {exc}")
     return exc
 
 
@@ -97,12 +86,13 @@ __all__ = [
 @contextmanager
 def engine_errors(node: Any) -> Iterator[None]:
     """Engines report undecodable chunks and unreachable stores differently; users get
-    :class:`CorruptDataError` / :class:`StoreUnavailableError` from both (see
+    :class:`CorruptDataError` / :class:`StoreUnavailableError` from every driver, each
+    translating its engine's errors in ``node._translate_engine_error`` (default:
     :func:`translate_engine_error`). ``node.url`` is read only when something failed."""
     try:
         yield
     except Exception as exc:
-        mapped = translate_engine_error(exc, node.url)
+        mapped = node._translate_engine_error(exc, node.url)
         if mapped is exc:
             raise
         raise mapped from exc

@@ -210,6 +210,21 @@ def _load_all() -> tuple[list[str], list[UnsupportedDriverError]]:
     return sorted(_REGISTRY), failures
 
 
+def temp_suffixes() -> tuple[str, ...]:
+    """Name endings of the temporary files of every driver that loads here (the union of
+    their array classes' ``TEMP_SUFFIXES``), sorted.
+
+    Loads every declared driver (importing its engine): a store written by one driver
+    may be resumed with another, so cleaning up after a crash removes the leftovers of
+    all of them. A driver whose module fails to load adds nothing.
+    """
+    _load_all()
+    with _LOCK:
+        pairs = list(_REGISTRY.values())
+    found = {s for array_cls, _ in pairs for s in getattr(array_cls, "TEMP_SUFFIXES", ())}
+    return tuple(sorted(found))
+
+
 def get_driver(name: str | None) -> DriverPair:
     """The (array class, group class) of driver ``name`` (``None``: the default).
 

@@ -27,11 +27,12 @@ import tensorstore as ts
 
 from .. import metadata as md
 from ..core import NodeRef, ZarrArray, ZarrGroup
-from ..errors import ForkedProcessError, MetadataError, translate_engine_error
+from ..errors import ForkedProcessError, MetadataError, StoreUnavailableError, UnizarrError
+from ..errors import translate_engine_error as generic_translation
 from ..kvstore import KVStore
 from ..paths import Location, join_key, parse_url
-from ..storage import tensorstore_kvstore
 from . import register_driver
+from .tensorstore_storage import tensorstore_kvstore
 
 #: Suffix of the temporary files TensorStore's file kvstore writes before renaming them
 #: onto a key (its atomic-write protocol); never a key of ours.
@@ -129,6 +130,25 @@ _STATUS_ERRORS: dict[str, type[OSError]] = {
     "PERMISSION_DENIED": PermissionError,
     "UNAUTHENTICATED": PermissionError,
 }
+
+
+#: Statuses of a failed TensorStore operation that mean the store was not reached.
+_UNAVAILABLE_STATUS = ("UNAVAILABLE", "ABORTED", "DEADLINE_EXCEEDED", "CANCELLED")
+
+
+def translate_engine_error(exc: BaseException, where: str) -> BaseException:
+    """TensorStore's failures as unizarr's: a ``ValueError("STATUS: ...")`` with an
+    unavailable status, or any error of its HTTP client (``CURL error``) ->
+    :class:`~unizarr.StoreUnavailableError`; the rest as every driver
+    (:func:`unizarr.errors.translate_engine_error`: other failed statuses are
+    ``ValueError`` and so :class:`~unizarr.CorruptDataError` around reads and writes)."""
+    if isinstance(exc, UnizarrError):
+        return exc
+    msg = str(exc)
+    status = msg.split(":", 1)[0] if isinstance(exc, ValueError) else ""
+    if status in _UNAVAILABLE_STATUS or "CURL error" in msg:
+        return StoreUnavailableError(f"could not reach the store of {where}: {msg}")
+    return generic_translation(exc, where)
 
 
 def _wait(future: Any) -> Any:
@@ -351,7 +371,8 @@ _CHILD_CONTEXTS: dict[str, ts.Context] = {}
 
 def context_for(extra: dict[str, Any]) -> ts.Context:
     """The process-wide context, extended with ``extra`` resources (credentials, retry
-    settings of one remote location, see :func:`unizarr.storage.tensorstore_kvstore`).
+    settings of one remote location, see
+    :func:`unizarr.drivers.tensorstore_storage.tensorstore_kvstore`).
 
     Extended contexts are children of :func:`context`: they share its cache pool,
     thread pools and in-memory store, and are cached per distinct ``extra``.
@@ -369,7 +390,7 @@ def context_for(extra: dict[str, Any]) -> ts.Context:
 
 def _location_of(kvstore: ts.KvStore) -> Location:
     """The unizarr location of a kvstore opened elsewhere (inverse of
-    :func:`unizarr.storage.tensorstore_kvstore`)."""
+    :func:`~unizarr.drivers.tensorstore_storage.tensorstore_kvstore`)."""
     spec = kvstore.spec().to_json()
     driver = spec.get("driver")
     path = spec.get("path", "")
@@ -393,6 +414,9 @@ class ZarrTSArray(ZarrArray):
         at its own kvstore path (mode ``"r+"`` when it is writable, else ``"r"``); a
         transform (slicing) applied to it is not kept: the handle is the whole array.
     """
+
+    TEMP_SUFFIXES = (_LOCK_SUFFIX,)
+    _translate_engine_error = staticmethod(translate_engine_error)
 
     def __init__(self, ts_array: ts.TensorStore) -> None:
         driver = ts_array.spec().to_json().get("driver")
@@ -479,6 +503,8 @@ class ZarrTSGroup(ZarrGroup):
     mode, zarr_version, storage_options
         As :func:`unizarr.open_group`.
     """
+
+    _translate_engine_error = staticmethod(translate_engine_error)
 
     def __init__(
         self,

@@ -20,7 +20,8 @@ from zarr.storage import LocalStore, MemoryStore
 
 from .. import metadata as md
 from ..core import NodeRef, ZarrArray, ZarrGroup
-from ..errors import StoreUnavailableError, translate_engine_error
+from ..errors import StoreUnavailableError, UnizarrError
+from ..errors import translate_engine_error as generic_translation
 from ..kvstore import KVStore
 from ..ozx import is_ozx
 from ..paths import Location, join_key
@@ -33,6 +34,27 @@ from . import _cached_reads as cached_reads
 #: notion of "the same URL" within one process).
 _MEMORY: dict[str, Any] = {}
 _MEMORY_LOCK = threading.Lock()
+
+
+#: Connection failures of the fsspec filesystems zarr-python reaches remote stores
+#: through (botocore for s3fs, aiohttp for gcsfs and HTTP), matched by name so that
+#: none of those packages is imported to recognise them.
+_UNAVAILABLE_TYPES = frozenset({
+    "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
+    "ConnectionClosedError", "ClientConnectorError", "ServerDisconnectedError",
+    "ClientOSError", "ServerTimeoutError", "TimeoutError",
+})
+
+
+def translate_engine_error(exc: BaseException, where: str) -> BaseException:
+    """zarr-python's (and fsspec's) failures as unizarr's: connection errors of s3fs /
+    gcsfs / aiohttp -> :class:`~unizarr.StoreUnavailableError`, the rest as every
+    driver (:func:`unizarr.errors.translate_engine_error`)."""
+    if isinstance(exc, UnizarrError):
+        return exc
+    if _UNAVAILABLE_TYPES & {t.__name__ for t in type(exc).__mro__}:
+        return StoreUnavailableError(f"could not reach the store of {where}: {exc}")
+    return generic_translation(exc, where)
 
 
 async def _collect(agen: Any) -> list[str]:
@@ -222,6 +244,10 @@ class ZarrPythonArray(ZarrArray):
         store is read-only, else ``"r+"``).
     """
 
+    # LocalStore writes "<key>.<uuid>.partial" and renames it onto the key
+    TEMP_SUFFIXES = (".partial",)
+    _translate_engine_error = staticmethod(translate_engine_error)
+
     def __init__(self, array: zarr.Array) -> None:
         ref, info = _ref_from_native(array.store_path, "array", type(self).driver_name)
         self._init_ref(ref, info)
@@ -321,6 +347,8 @@ class ZarrPythonGroup(ZarrGroup):
     zarr_group : zarr.Group
         A group opened with zarr-python; it is wrapped as is.
     """
+
+    _translate_engine_error = staticmethod(translate_engine_error)
 
     def __init__(self, zarr_group: zarr.Group) -> None:
         ref, info = _ref_from_native(zarr_group.store_path, "group", type(self).driver_name)
