@@ -93,3 +93,15 @@ def test_copy_to_v2_and_to_ozx(tmp_path: Path, driver: str) -> None:
     packed = uz.copy(str(src), str(tmp_path / "img.ozx"))
     assert packed.ozx == "packed" and packed.ozx_entries > 0
     np.testing.assert_array_equal(uz.open_group(str(tmp_path / "img.ozx"), "r")["0"][...], data)
+
+
+def test_copy_refuses_shards_on_v2(tmp_path: Path, driver: str, zarr_version: int) -> None:
+    """The one v2-shard rule (layout.refuse_v2_shards): refused before anything is
+    written, the source untouched."""
+    src, dst = tmp_path / "src.zarr", tmp_path / "dst.zarr"
+    _image(src, driver, zarr_version)
+    before = tree_hashes(src)
+    with pytest.raises(ValueError, match=r"a shard shape needs Zarr v3 .*Zarr v2 has no sharding"):
+        uz.copy(str(src), str(dst), driver=driver, zarr_version=2, shard=(20, 40, 48))
+    assert not dst.exists()
+    assert tree_hashes(src) == before

@@ -27,6 +27,7 @@ from .convert import DEFAULT_MAX_MEMORY
 from .core import ZarrArray
 from .io.blockwise import copy_blocks
 from .io.tree_copy import _OPTION_KWARGS, copy_tree, plan_copy
+from .layout import refuse_v2_shards
 from .outputs import Interrupted, _is_local, _local_path, check_output, write_output
 from .readers.volume import aligned_chunks
 from .readers.zarr_store import open_zarr
@@ -101,8 +102,7 @@ def _config(layout: dict[str, Any], zarr_version: int, driver: str | None,
     if values.get("shard") == "none":
         values["shard"] = None
     cfg = ZarrConfig(**values)
-    if cfg.shard is not None and zarr_version == 2:
-        raise ValueError("a shard shape needs Zarr v3 (--zarr-version 3): Zarr v2 has no sharding")
+    refuse_v2_shards(zarr_version, cfg.shard, "a shard shape", "Zarr v3 (--zarr-version 3)")
     if cfg.compressor == "zlib" and zarr_version == 3:
         raise ValueError("zlib is not a Zarr v3 codec; use gzip or Zarr v2 (--zarr-version 2)")
     return cfg
