@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 import unizarr as uz
 from tests.adversarial.conftest import tree_hashes
+from tests.helpers import ok
 
 
 def _image(path: Path, driver: str, zarr_version: int) -> np.ndarray:
@@ -105,3 +107,72 @@ def test_copy_refuses_shards_on_v2(tmp_path: Path, driver: str, zarr_version: in
         uz.copy(str(src), str(dst), driver=driver, zarr_version=2, shard=(20, 40, 48))
     assert not dst.exists()
     assert tree_hashes(src) == before
+
+
+# -- --shard auto within --max-memory -------------------------------------------------------
+def _zarr_volume(path: Path, n: int, driver: str, zarr_version: int) -> np.ndarray:
+    """An n^3 uint16 image (ramps plus a little noise) in 64^3 chunks, no shards."""
+    ramp = np.arange(n, dtype=np.uint16)
+    data = (ramp[:, None, None] + ramp[None, :, None] // 2 + ramp[None, None, :] // 4)
+    data = data + np.random.default_rng(0).integers(0, 8, data.shape, dtype=np.uint16)
+    arr = uz.open_array(str(path), "w", shape=data.shape, dtype=data.dtype, chunks=(64,) * 3,
+                        driver=driver, zarr_version=zarr_version)
+    arr[...] = data
+    return data
+
+
+def test_copy_shard_auto_gives_way_to_max_memory(tmp_path: Path, driver: str,
+                                                  zarr_version: int) -> None:
+    """``unizarr copy --shard auto --max-memory 64M`` of a 320^3 uint16 array (62.5 MiB,
+    64^3 chunks): the shard is chosen by convert's rule (at most a tenth of the budget:
+    128^3, 4 MiB) and the copy's memory above the interpreter's stays within the budget
+    (measured 51 MiB zarr-python, 31 MiB TensorStore). Before, ``auto`` ignored the
+    budget: one 320^3 shard, 117-160 MiB above the interpreter."""
+    from tests.test_convert_memory import MiB, run_measured
+
+    src = tmp_path / "src.zarr"
+    data = _zarr_volume(src, 320, driver, zarr_version)
+    before = tree_hashes(src)
+    tiny = tmp_path / "tiny.zarr"
+    _zarr_volume(tiny, 64, driver, zarr_version)
+    args = ("--driver", driver, "--zarr-version", 3, "--shard", "auto", "--max-memory", "64M",
+            "--quiet")
+    proc, base = run_measured("copy", tiny, tmp_path / "tiny-out.zarr", *args)
+    ok(proc)
+    out = tmp_path / "out.zarr"
+    proc, peak = run_measured("copy", src, out, *args)
+    ok(proc)
+    assert proc.stderr == ""  # the chosen shard fits: no warning
+    print(f"\n{driver} v{zarr_version}: peak anon {peak / MiB:.0f} MiB, "
+          f"baseline {base / MiB:.0f} MiB")
+    assert peak - base <= 64 * MiB, (peak / MiB, base / MiB)
+    arr = uz.open_array(str(out), "r", driver=driver)
+    assert (arr.zarr_version, arr.chunks, arr.shards) == (3, (64, 64, 64), (128, 128, 128))
+    np.testing.assert_array_equal(arr[...], data)
+    assert tree_hashes(src) == before
+
+
+def test_copy_shard_auto_budget_per_array_and_warning(tmp_path: Path, driver: str) -> None:
+    """``uz.copy(..., shard="auto", max_memory=...)``: each image array gets the shard of
+    its own shape (a pyramid level smaller than the budget's shard is one shard); a
+    chunk too big for the budget is the shard, with convert's one-line warning."""
+    from unizarr.convert import MemoryBudgetWarning
+
+    src = tmp_path / "src.zarr"
+    data = _image(src, driver, 3)  # 20x40x48 + 10x20x24, chunks 10x20x24
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fitting shard warns about nothing
+        # shards of at most 250_000 / 10 bytes: 20x20x24 (19200 B) for level 0, whose
+        # shard without a budget is the whole 20x40x48 array
+        uz.copy(str(src), str(tmp_path / "a.zarr"), driver=driver, chunk=(10, 10, 12),
+                shard="auto", max_memory=250_000)
+    out = uz.open_group(str(tmp_path / "a.zarr"), "r", driver=driver)
+    assert out["0"].shards == (20, 20, 24)
+    assert out["1"].shards == (10, 20, 24)  # the whole (chunk-rounded) 10x20x24 level
+    np.testing.assert_array_equal(out["0"][...], data)
+    dst = tmp_path / "b.zarr"
+    with pytest.warns(MemoryBudgetWarning, match=r"one chunk \(10x20x24.*--max-memory"):
+        uz.copy(str(src), str(dst), driver=driver, shard="auto", max_memory=20_000)
+    arr = uz.open_array(str(dst / "0"), "r", driver=driver)
+    assert arr.shards == (10, 20, 24)
+    np.testing.assert_array_equal(arr[...], data)

@@ -17,17 +17,17 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from . import ozx
 from .config import ZarrConfig
-from .convert import DEFAULT_MAX_MEMORY
+from .convert import DEFAULT_MAX_MEMORY, shard_within_budget
 from .core import ZarrArray
 from .io.blockwise import copy_blocks
-from .io.tree_copy import _OPTION_KWARGS, copy_tree, plan_copy
-from .layout import refuse_v2_shards
+from .io.tree_copy import _OPTION_KWARGS, CopyPlan, _restyled, copy_tree, plan_copy
+from .layout import refuse_v2_shards, shard_write_bytes
 from .outputs import Interrupted, _is_local, _local_path, check_output, write_output
 from .readers.volume import aligned_chunks
 from .readers.zarr_store import open_zarr
@@ -65,9 +65,10 @@ class CopyResult:
 
 
 def workers_for(block_bytes: int, max_memory: int) -> int:
-    """Threads that fit ``max_memory`` when each holds about three copies of a block
-    (source read, cast, compressed)."""
-    return max(1, min(usable_cpus(), max_memory // max(1, 3 * block_bytes)))
+    """Threads that fit ``max_memory`` when each writes a region of ``block_bytes``
+    (uncompressed): :func:`~unizarr.layout.shard_write_bytes` (about five copies: the
+    source read, the engine's copy and encode buffers), convert's rule for a writer."""
+    return max(1, min(usable_cpus(), max_memory // max(1, shard_write_bytes(block_bytes))))
 
 
 def write_level(
@@ -78,11 +79,13 @@ def write_level(
 ) -> None:
     """Copy ``read(region)`` into ``array`` in write-block-aligned regions sized to the
     memory budget, on as many threads as that budget allows; ``advance(nbytes)`` after
-    each region."""
+    each region. One write block is the floor of a region (its size is the shard rule's
+    business, see :func:`_shards_within_budget`)."""
     itemsize = array.dtype.itemsize
-    per_task = max(1, max_memory // (3 * workers_for(1, max_memory)))
+    block_bytes = math.prod(array.write_block) * itemsize
+    workers = workers_for(block_bytes, max_memory)
+    per_task = max(1, max_memory // shard_write_bytes(workers))  # bytes of one region
     chunks = aligned_chunks(array.shape, array.write_block, itemsize, per_task)
-    workers = workers_for(math.prod(chunks) * itemsize, max_memory)
     copy_blocks(read, array, chunks, workers=workers, progress=advance)
 
 
@@ -186,6 +189,7 @@ def copy(
     given = {k for k in LAYOUT_OPTIONS if k in layout}
     target_ome = None if ome_version == "keep" else ome_version
     plan = plan_copy(source, version, cfg, given=given, ome_version=target_ome)
+    _shards_within_budget(plan, cfg, budget)
     total = sum(item.nbytes for item in plan.arrays)
     advance = _bytes_counter(progress, total)
 
@@ -211,6 +215,21 @@ def copy(
         ) from None
     return CopyResult(src, dst, len(plan.arrays), len(plan.groups), total, stored, version,
                       time.perf_counter() - start)
+
+
+def _shards_within_budget(plan: CopyPlan, cfg: ZarrConfig | None, budget: int) -> None:
+    """Resolve ``shard="auto"`` of every restyled array of ``plan`` for the memory
+    ``budget``, by convert's rule (:func:`~unizarr.convert.shard_within_budget`: a
+    shard grows only while two writers fit; a :class:`MemoryBudgetWarning` when even one
+    chunk does not). Each array has its own shape and chunks (the source's when no
+    ``chunk`` is given), so each gets its own shard."""
+    if cfg is None or cfg.shard != "auto":
+        return
+    for item in plan.arrays:
+        if _restyled(item.name, item.source) and item.kwargs.get("shards") == "auto":
+            shape, dtype = item.source.shape, item.source.dtype
+            array_cfg = replace(cfg, chunk=tuple(item.kwargs["chunks"]))
+            item.kwargs["shards"] = shard_within_budget(array_cfg, shape, dtype, budget).shard
 
 
 def _bytes_counter(progress: Progress | None, total: int) -> Callable[[int], None] | None:
