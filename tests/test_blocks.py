@@ -93,6 +93,44 @@ def test_copy_data_copies_everything(tmp_path: Path, driver: str, zarr_version: 
     np.testing.assert_array_equal(dst[...], src[...])
 
 
+def test_copy_data_reports_progress_per_write_block(
+    tmp_path: Path, driver: str, zarr_version: int
+) -> None:
+    """copy_data is copy_blocks on the destination's write blocks: progress in bytes,
+    one call per block, adding up to the array."""
+    src = np.arange(120, dtype="u2").reshape(10, 12)
+    dst = _array(tmp_path, driver, zarr_version, "dst.zarr")
+    seen: list[int] = []
+    blocks.copy_data(src, dst, workers=2, progress=seen.append)
+    np.testing.assert_array_equal(dst[...], src)
+    assert sum(seen) == src.nbytes
+    assert len(seen) == len(list(blocks.regions(dst.shape, dst.write_block)))
+
+
+def test_copy_blocks_stops_at_the_first_error(
+    tmp_path: Path, driver: str, zarr_version: int
+) -> None:
+    """A read that fails: the error reaches the caller, no region starts after it, and
+    the blocks written before it are whole blocks of the source."""
+    src = np.arange(120, dtype="u2").reshape(10, 12)
+    dst = _array(tmp_path, driver, zarr_version, "dst.zarr")
+    wb = dst.write_block
+    calls: list[tuple[slice, ...]] = []
+
+    def read(region: tuple[slice, ...]) -> np.ndarray:
+        calls.append(region)
+        if len(calls) == 2:
+            raise OSError("disk gone")
+        return src[region]
+
+    with pytest.raises(OSError, match="disk gone"):
+        blocks.copy_blocks(read, dst, wb, workers=1)
+    assert len(calls) == 2  # nothing read after the failing region
+    assert dst.stored_blocks() == {(0, 0)}
+    np.testing.assert_array_equal(dst[blocks.block_region((0, 0), wb, dst.shape)],
+                                  src[blocks.block_region((0, 0), wb, dst.shape)])
+
+
 @pytest.mark.parametrize("version", [2, 3])
 def test_refuse_v2_shards(version: int) -> None:
     if version == 2:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,6 +27,7 @@ from .errors import CorruptDataError
 from .integrity import block_problem
 from .kvstore import KVStore
 from .paths import join_key
+from .threads import usable_cpus
 
 Region = tuple[slice, ...]
 Index = tuple[int, ...]
@@ -236,30 +238,119 @@ def write_missing(target: Any, region: Region, data: np.ndarray, done: set[Index
         target[sub] = data[local]
 
 
+def regions(shape: Sequence[int], chunks: Sequence[int]) -> Iterator[Region]:
+    """The ``chunks``-sized regions tiling ``shape``, in C order (last axis fastest).
+
+    >>> list(regions((3, 4), (2, 4)))
+    [(slice(0, 2, None), slice(0, 4, None)), (slice(2, 3, None), slice(0, 4, None))]
+    """
+    starts = [range(0, n, c) for n, c in zip(shape, chunks)]
+    for corner in itertools.product(*starts):
+        yield tuple(slice(s, min(s + c, n)) for s, c, n in zip(corner, chunks, shape))
+
+
+def copy_regions(
+    read: Callable[[Region], Any],
+    target: Any,
+    todo: Iterable[Region],
+    *,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Write ``read(region)`` into ``target[region]`` for every region of ``todo``, in
+    parallel: the one block-copy loop (whole arrays, resumed arrays, ``uz.copy``).
+
+    Regions must be whole multiples of ``target``'s write block (or reach the array's
+    end), so no two tasks write the same shard or chunk. At most ``2 * workers``
+    regions are submitted at once (a queued region would otherwise hold its block in
+    memory), so memory stays bounded whatever the array size.
+
+    Parameters
+    ----------
+    read : callable
+        Returns the data of a region (anything numpy can convert; cast to the target's
+        dtype on write).
+    target : ZarrArray
+        The array written (``__setitem__``).
+    todo : iterable of tuple of slice
+        The regions to write.
+    workers : int
+        Threads; the engines release the GIL while (de)compressing and doing I/O.
+    progress : callable, optional
+        Called with the bytes of each region once it is written (from worker threads).
+
+    Raises
+    ------
+    Exception
+        The first error of any region; no new region starts after it.
+    """
+    errors: list[BaseException] = []
+    slots = threading.BoundedSemaphore(2 * max(1, workers))
+
+    def task(region: Region) -> None:
+        try:
+            if not errors:
+                block = np.asarray(read(region))
+                target[region] = block
+                if progress is not None:
+                    progress(int(block.nbytes))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+        finally:
+            slots.release()
+
+    pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="unizarr-copy")
+    try:
+        for region in todo:
+            slots.acquire()
+            if errors:
+                slots.release()
+                break
+            pool.submit(task, region)
+    except BaseException:
+        # Ctrl-C (or any error) in this thread: let the running regions finish, drop
+        # the queued ones, and propagate.
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    if errors:
+        raise errors[0]
+
+
+def copy_blocks(
+    read: Callable[[Region], Any],
+    target: Any,
+    chunks: Sequence[int],
+    *,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """:func:`copy_regions` over the ``chunks``-sized regions tiling ``target`` (whole
+    multiples of its write block; a budget picks them, see :func:`unizarr.copy.write_level`)."""
+    shape = tuple(target.shape)
+    if 0 in shape:
+        return
+    copy_regions(read, target, regions(shape, chunks), workers=workers, progress=progress)
+
+
 def copy_missing(source: Any, target: Any, done: set[Index], workers: int) -> None:
     """Copy the write blocks of ``target`` not in ``done`` from ``source``."""
     wb = target.write_block
     grid = [range(ceil_div(n, b)) for n, b in zip(target.shape, wb)]
-
-    def one(b: Index) -> None:
-        region = block_region(b, wb, target.shape)
-        block = source[region]
-        target[region] = block if isinstance(block, np.ndarray) else np.asarray(block)
-
-    with ThreadPoolExecutor(workers, thread_name_prefix="unizarr-resume") as pool:
-        for f in [pool.submit(one, b) for b in itertools.product(*grid) if b not in done]:
-            f.result()
+    todo = (block_region(b, wb, target.shape) for b in itertools.product(*grid) if b not in done)
+    copy_regions(source.__getitem__, target, todo, workers=workers)
 
 
-def copy_data(src: Any, dst: Any) -> None:
+def copy_data(
+    src: Any,
+    dst: Any,
+    *,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> None:
     """Copy ``src`` (a ZarrArray or any array-like with shape, dtype and slicing) into
-    ``dst`` in destination-block-aligned pieces, in parallel, without holding the whole
-    array in memory."""
-    import dask.array as da
-
-    if math.prod(src.shape) == 0:
-        return
-    block = dst.write_block
-    # Pieces of a few destination blocks keep memory bounded and tasks coarse.
-    lazy = da.from_array(src, chunks=block, asarray=True, lock=False, fancy=False)
-    da.store(lazy, dst, lock=False)
+    ``dst`` one destination write block at a time, on ``workers`` threads (default: the
+    usable CPUs), without holding the whole array in memory; ``progress(nbytes)`` after
+    each block."""
+    copy_blocks(src.__getitem__, dst, dst.write_block,
+                workers=workers or usable_cpus(), progress=progress)

@@ -1,6 +1,6 @@
 """The library side of the Zarr-to-Zarr commands: ``report`` (``info`` / ``validate``),
-``preview``, ``tree_copy`` (``copy``), ``ome_convert`` (OME version changes) and
-``blockwise`` (out-of-core block copy).
+``preview``, ``tree_copy`` (``copy``) and ``ome_convert`` (OME version changes). The
+out-of-core block copy they use is :func:`unizarr.blocks.copy_blocks`.
 
 Inputs are read by :mod:`unizarr.readers` (one module per format, a registry, detection
 by content, the :class:`~unizarr.readers.volume.Volume` they return, Zarr inputs in
