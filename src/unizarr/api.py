@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .aliases import ARRAY_ALIASES, merge, resolve
+from .aliases import merge
 from .config import ZarrConfig
 from .core import ZarrArray, ZarrGroup, open_node
 from .types import ConfigLike, StorageOptions, ZarrVersion
@@ -72,7 +72,8 @@ def open_array(
     place, so the same keywords write the same files.
     """
     zarr_version = merge("open_array", "zarr_version", zarr_version, "zarr_format", zarr_format)
-    create_kwargs = resolve("open_array", create_kwargs, ARRAY_ALIASES)
+    # chunk=/shard= are resolved with the other creation keywords, in one place
+    # (unizarr.creation.new_array_spec), when the array is created.
     return open_node(  # type: ignore[return-value]
         url, mode, "array", driver=driver, zarr_version=zarr_version,
         storage_options=dict(storage_options) if storage_options is not None else None,

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import documents, layout
 from . import metadata as md
-from .aliases import merge
+from .aliases import ARRAY_ALIASES, merge
 from .dask_io import is_dask, write_data
 from .errors import (
     CorruptDataError,
@@ -69,9 +69,13 @@ def new_array_spec(
     ValueError
         An invalid layout.
     """
-    # linc-convert's ZarrConfig names (chunk=, shard=) mean chunks=, shards=.
-    chunks = merge(caller, "chunks", chunks, "chunk", zarr_kwargs.pop("chunk", None))
-    shards = merge(caller, "shards", shards, "shard", zarr_kwargs.pop("shard", None))
+    # linc-convert's ZarrConfig names (chunk=, shard=) mean chunks=, shards=: the one
+    # place either entry point resolves them (ARRAY_ALIASES is the table).
+    layout_kw = {"chunks": chunks, "shards": shards}
+    for alias, canonical in ARRAY_ALIASES.items():
+        layout_kw[canonical] = merge(caller, canonical, layout_kw[canonical], alias,
+                                     zarr_kwargs.pop(alias, None))
+    chunks, shards = layout_kw["chunks"], layout_kw["shards"]
     compressor, compressor_opt, dimension_separator = _zarr_python_kwargs(
         zarr_kwargs, compressor, compressor_opt, dimension_separator, caller
     )
