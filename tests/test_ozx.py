@@ -92,6 +92,38 @@ def test_ozx_is_read_only(tmp_path, driver) -> None:
     assert out.read_bytes() == before
 
 
+def test_open_a_node_inside_an_ozx(tmp_path, driver, zarr_version) -> None:
+    """``open_array("x.ozx/0")`` reads what ``open_group("x.ozx")["0"]`` reads (it raised
+    FileNotFoundError: neither engine opens a path through a zip file); writing modes
+    are refused as for the archive, a missing member names the archive, and the
+    archive is never changed."""
+    src = tmp_path / "in.ome.zarr"
+    g = uz.open_group(src, "w", driver=driver, zarr_version=zarr_version)
+    g.create_array("0", data=DATA, chunks=(8, 8))
+    g.create_group("labels").create_group("seg").create_array("0", data=(DATA % 3).astype("u1"))
+    uz.write_ome_metadata(g, "yx")
+    out = tmp_path / "x.ozx"
+    uz.copy(str(src), str(out), driver=driver)  # to Zarr v3 (a .ozx holds v3 only)
+    before = tree_hashes(tmp_path)
+    arr = uz.open_array(f"{out}/0", "r", driver=driver)
+    assert isinstance(arr, uz.ZarrArray)
+    np.testing.assert_array_equal(arr[...], uz.open_group(out, "r", driver=driver)["0"][...])
+    np.testing.assert_array_equal(arr[3:9, 40:], DATA[3:9, 40:])
+    seg = uz.open_array(out / "labels" / "seg" / "0", "r", driver=driver)
+    np.testing.assert_array_equal(seg[...], DATA % 3)
+    assert sorted(uz.open_group(f"{out}/labels", "r", driver=driver).keys()) == ["seg"]
+    with pytest.raises(FileNotFoundError, match=r"x\.ozx/labels is a Zarr group, not an array"):
+        uz.open_array(f"{out}/labels", "r", driver=driver)
+    with pytest.raises(FileNotFoundError, match=r"no 'nope' in .*x\.ozx"):
+        uz.open_array(f"{out}/nope", "r", driver=driver)
+    for mode in ("r+", "a", "w", "w-"):
+        with pytest.raises(ReadOnlyError, match=r"inside a zipped OME-Zarr.*unizarr copy"):
+            uz.open_array(f"{out}/0", mode, driver=driver, shape=(2,), dtype="u1")
+    assert tree_hashes(tmp_path) == before
+    info = ok(_cli("info", f"{out}/0", "--json"))
+    assert json.loads(info.stdout)["shape"] == list(DATA.shape)
+
+
 def test_unpack_round_trip_and_refusals(tmp_path) -> None:
     src = _store(tmp_path / "img.zarr")
     out = ozx.pack(src, tmp_path / "img.ozx")

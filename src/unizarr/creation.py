@@ -184,6 +184,9 @@ def open_node(
     if zarr_version is not None:
         zarr_version = layout.normalize_zarr_version(zarr_version)
     location = parse_url(url)
+    inside = _inside_ozx(location)
+    if inside is not None:
+        return _open_in_ozx(location, *inside, mode, kind, driver, zarr_version, storage_options)
     if location.is_local and location.path.lower().endswith(".ozx"):
         if is_writable(mode):
             raise ReadOnlyError(
@@ -208,6 +211,52 @@ def open_node(
         )
     if data is not None:
         write_data(node, data)
+    return node
+
+
+def _a(kind: str) -> str:
+    """``"an array"`` / ``"a group"``."""
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
+def _inside_ozx(location: Location) -> tuple[str, str] | None:
+    """``(archive, member)`` when the local ``location`` names a node inside a zipped
+    OME-Zarr (``x.ozx/0``: an existing ``.ozx`` file, then a path below it), else
+    ``None``. Neither engine opens a path through a zip file, so the archive is opened
+    and the member found in it, as ``open_group("x.ozx")["0"]`` does."""
+    if not location.is_local or location.path.lower().endswith(".ozx"):
+        return None
+    head, parts = location.path, []
+    while True:
+        head, tail = os.path.split(head)
+        if not tail:
+            return None
+        parts.append(tail)
+        if head.lower().endswith(".ozx") and os.path.isfile(head):
+            return head, "/".join(reversed(parts))
+
+
+def _open_in_ozx(
+    location: Location, archive: str, member: str, mode: str, kind: str, driver: str | None,
+    zarr_version: int | None, storage_options: dict[str, Any] | None,
+) -> ZarrNode:
+    """The node ``member`` of the ``.ozx`` ``archive`` (see :func:`_inside_ozx`)."""
+    if is_writable(mode):
+        raise ReadOnlyError(
+            f"{location.url} is inside a zipped OME-Zarr (.ozx), read-only; open it with "
+            f"mode='r', or unpack it with `unizarr copy {archive} store.zarr` to write"
+        )
+    root = open_node(archive, mode, "group", driver=driver, zarr_version=zarr_version,
+                     storage_options=storage_options)
+    try:
+        node = root[member]  # type: ignore[index]
+    except KeyError:
+        raise FileNotFoundError(f"no Zarr node at {location.url} (no {member!r} in "
+                                f"{archive})") from None
+    array_cls, _ = get_driver(driver)
+    have = "array" if isinstance(node, array_cls) else "group"
+    if have != kind:
+        raise FileNotFoundError(f"{location.url} is a Zarr {have}, not {_a(kind)}")
     return node
 
 
@@ -242,7 +291,7 @@ def _open_or_create(
             )
     if info is not None and info.kind != kind and mode != "w":
         if mode in ("r", "r+"):
-            raise FileNotFoundError(f"{location.url} is a Zarr {info.kind}, not a {kind}")
+            raise FileNotFoundError(f"{location.url} is a Zarr {info.kind}, not {_a(kind)}")
         raise FileExistsError(
             f"{location.url} is a Zarr {info.kind}; use mode='w' to replace it with a {kind}"
         )
