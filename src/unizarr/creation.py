@@ -28,7 +28,7 @@ from .errors import (
 from .layout import ArraySpec
 from .modes import Action, check_mode, is_writable, plan_open
 from .noderef import NodeRef
-from .output_guard import check_node_replaceable, check_not_a_file
+from .output_guard import check_node_replaceable, refuse_file_in_the_way
 from .paths import Location, parse_url
 from .registry import get_driver
 from .safety import FOLLOW_SYMLINKS_OPTION, overlap
@@ -195,6 +195,7 @@ def open_node(
             )
         if not os.path.isfile(location.path):
             raise FileNotFoundError(f"{location.url} does not exist")
+    refuse_file_in_the_way(location, mode)
     storage_options = dict(storage_options or {})
     read_only = not is_writable(mode) or location.read_only_scheme
     kv = group_cls._make_kv(location, storage_options, read_only)
@@ -271,8 +272,6 @@ def _open_or_create(
     defer_data: bool = False,
 ) -> Any:
     location, kv = ref.root, ref.kv
-    if mode == "w":
-        check_not_a_file(location)  # before the engine reads (and would create) the path
     try:
         info = md.detect_node(kv, "")
     except PermissionError as exc:

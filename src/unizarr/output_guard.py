@@ -264,6 +264,42 @@ def check_not_a_file(loc: Location) -> None:
         )
 
 
+def refuse_file_in_the_way(loc: Location, mode: str) -> None:
+    """Refuse a local path that is, or lies below, an existing file before anything
+    touches it: each engine fails its own way there (zarr-python ``EEXIST`` while
+    creating its directory, TensorStore ``ENOTDIR``), and ``w`` would replace it (see
+    :func:`check_not_a_file`). Mode ``r``/``r+`` finds no node there
+    (``FileNotFoundError``); the others cannot create one (``FileExistsError``).
+
+    Raises
+    ------
+    FileNotFoundError, FileExistsError
+        One line naming the path, the file, and the fix.
+    """
+    if not loc.is_local:
+        return
+    if mode == "w":
+        check_not_a_file(loc)
+    path = loc.path
+    while not os.path.lexists(path):  # the nearest existing ancestor
+        parent = os.path.dirname(path)
+        if parent == path:
+            return
+        path = parent
+    if os.path.isdir(path):
+        return
+    subject = "it" if path == loc.path else path
+    if mode in ("r", "r+"):
+        raise FileNotFoundError(
+            f"no Zarr node at {loc.url}: {subject} is a file, not a Zarr store; "
+            "pass the path of a Zarr store directory (or of a .ozx archive)"
+        )
+    raise FileExistsError(
+        f"{loc.url}: {subject} is a file, not a Zarr store, so no store can be created "
+        "there: choose another path, or remove the file yourself"
+    )
+
+
 def check_node_replaceable(kv: KVStore, loc: Location) -> None:
     """Refuse to replace the store root of ``kv`` (at ``loc``) with mode ``"w"`` unless
     it holds nothing, or a Zarr node whose objects are all Zarr's (the rule of
@@ -461,6 +497,7 @@ def write_lock(output: str, options: dict[str, Any] | None = None) -> Iterator[N
     """
     loc = parse_url(output)
     if loc.is_local:
+        refuse_file_in_the_way(loc, "a")  # makedirs would fail with a bare errno
         os.makedirs(loc.path, exist_ok=True)
         key = os.path.join(loc.path, LOCK_NAME)
         text = _lock_text()
