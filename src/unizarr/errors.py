@@ -55,14 +55,18 @@ def translate_engine_error(exc: BaseException, where: str) -> BaseException:
 
     Knows no engine by name: unizarr's own errors and ``OSError`` pass through, and the
     built-in exceptions codecs raise for undecodable chunks (numcodecs' ``RuntimeError``,
-    ``ValueError``, gzip/zlib's ``EOFError`` / ``zlib.error``) become
+    ``ValueError``, gzip/zlib's ``EOFError`` / ``zlib.error`` / ``gzip.BadGzipFile``) become
     :class:`CorruptDataError`. Each driver adds what its engine reports differently
     (TensorStore's ``"STATUS: ..."`` errors, fsspec's connection errors). Returns ``exc``
     itself when it already has the right meaning.
     """
+    import gzip
+    import zlib
+
+    if isinstance(exc, gzip.BadGzipFile):  # an OSError, but about the bytes, not the disk
+        return CorruptDataError(f"could not decode data of {where}: {exc}")
     if isinstance(exc, (UnizarrError, OSError)):
         return exc
-    import zlib
 
     # gzip/zlib report a truncated stream as EOFError / zlib.error, not ValueError
     if isinstance(exc, (RuntimeError, ValueError, EOFError, zlib.error)):

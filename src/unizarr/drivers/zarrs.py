@@ -34,12 +34,25 @@ import zarr
 from zarr.storage import LocalStore
 from zarrs import ZarrsCodecPipeline
 
+from ..errors import CorruptDataError, translate_engine_error
 from ..registry import register_driver
 from .zarr_python import ZarrPythonArray, ZarrPythonGroup
 
 
+def _translate_engine_error(exc: BaseException, where: str) -> BaseException:
+    """zarrs reports an undecodable chunk ("invalid gzip header", "incomplete frame")
+    as a bare ``OSError`` without an errno; a failure of the disk itself carries one
+    (or "os error N" in the message). The rest is the generic translation."""
+    if (type(exc) is OSError and exc.errno is None  # noqa: E721 - not the subclasses
+            and "os error" not in str(exc)):
+        return CorruptDataError(f"could not decode data of {where}: {exc}")
+    return translate_engine_error(exc, where)
+
+
 class ZarrsArray(ZarrPythonArray):
     """Zarr array on zarr-python whose local chunks go through the zarrs pipeline."""
+
+    _translate_engine_error = staticmethod(_translate_engine_error)
 
     def _configure(self, arr: zarr.Array) -> zarr.Array:
         if not isinstance(arr.store, LocalStore) or self._spec.order != "C":

@@ -11,7 +11,8 @@ driver's package (pytest and the ``test`` extra installed)::
 
 ``DriverTests`` holds every suite; each is also usable alone (``ModeTests``,
 ``GroupTests``, ``AttrsTests``, ``IndexingTests``, ``LayoutTests``, ``NameTests``,
-``PickleTests``, and ``KVStoreTests`` for the key-value primitives a driver adds).
+``PickleTests``, ``ErrorTests`` (damaged chunks raise ``CorruptDataError``, the disk
+unchanged), and ``KVStoreTests`` for the key-value primitives a driver adds).
 Plain zarr-python and numpy are the oracles; each test gets its own ``tmp_path`` store.
 unizarr runs the same classes on its built-in drivers (``tests/conformance``).
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from .attrs import AttrsTests
 from .base import DriverSuite, Env, snapshot
+from .errors import ErrorTests
 from .groups import GroupTests
 from .indexing import IndexingTests
 from .kvstore import KVStoreTests
@@ -31,7 +33,7 @@ from .pickling import PickleTests
 
 class DriverTests(
     ModeTests, GroupTests, AttrsTests, IndexingTests, LayoutTests, NameTests, PickleTests,
-    KVStoreTests,
+    KVStoreTests, ErrorTests,
 ):
     """Every conformance suite: subclass it with ``driver = "<name>"``."""
 
@@ -41,6 +43,7 @@ __all__ = [
     "DriverSuite",
     "DriverTests",
     "Env",
+    "ErrorTests",
     "GroupTests",
     "IndexingTests",
     "KVStoreTests",
