@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import warnings
 from pathlib import Path
@@ -148,6 +149,10 @@ def test_copy_shard_auto_gives_way_to_max_memory(tmp_path: Path, driver: str,
     assert peak - base <= 64 * MiB, (peak / MiB, base / MiB)
     arr = uz.open_array(str(out), "r", driver=driver)
     assert (arr.zarr_version, arr.chunks, arr.shards) == (3, (64, 64, 64), (128, 128, 128))
+    doc = json.loads((out / "zarr.json").read_text())  # as stored, for any reader
+    assert doc["chunk_grid"]["configuration"]["chunk_shape"] == [128, 128, 128]
+    (codec,) = [c for c in doc["codecs"] if c["name"] == "sharding_indexed"]
+    assert codec["configuration"]["chunk_shape"] == [64, 64, 64]
     np.testing.assert_array_equal(arr[...], data)
     assert tree_hashes(src) == before
 
