@@ -11,9 +11,8 @@ import unizarr as uz
 
 def test_defaults_match_spec():
     c = uz.ZarrConfig()
-    # ome_version None follows the Zarr version, as write_ome_metadata's own default
     assert (c.zarr_version, c.chunk, c.shard, c.compressor, c.ome_version, c.driver) == (
-        3, (128,), None, "blosc", None, "zarr-python")
+        3, (128,), None, "blosc", "0.4", "zarr-python")
     assert c.chunk_time and not c.chunk_channels and not c.shard_time and c.levels == -1
 
 
@@ -83,45 +82,3 @@ def test_seed_constructors_wrap_native(tmp_path):
     assert isinstance(a.native, zarr.Array)
     with pytest.raises(AttributeError):
         _ = a._private_thing
-
-
-def _ome_written(group: uz.ZarrGroup) -> str:
-    attrs = group.attrs.asdict()
-    if "ome" in attrs:
-        return str(attrs["ome"]["version"])
-    return str(attrs["multiscales"][0]["version"])
-
-
-def test_from_config_ome_version_is_what_write_ome_metadata_writes(
-    tmp_path, driver, zarr_version
-):
-    """``ZarrConfig.ome_version``: ``None`` (default) follows the Zarr version; a version
-    given is what the group made by ``from_config`` writes when ``write_ome_metadata``
-    gets none; an explicit argument wins; 0.5 on Zarr v2 is refused, nothing written."""
-    import numpy as np
-
-    from tests.adversarial.conftest import tree_hashes
-
-    def image(name: str, **cfg):
-        g = uz.from_config(str(tmp_path / name),
-                           uz.ZarrConfig(zarr_version=zarr_version, driver=driver, **cfg))
-        g.create_array("0", (4, 8, 8), "u1", data=np.ones((4, 8, 8), "u1"))
-        return g
-
-    g = image("follow.zarr")
-    g.write_ome_metadata(["z", "y", "x"])
-    assert _ome_written(g) == ("0.5" if zarr_version == 3 else "0.4")
-    g = image("given.zarr", ome_version="0.4")
-    g.write_ome_metadata(["z", "y", "x"])
-    assert _ome_written(g) == "0.4"
-    assert _ome_written(uz.open_group(str(tmp_path / "given.zarr"), "r")) == "0.4"
-    if zarr_version == 3:
-        g = image("wins.zarr", ome_version="0.4")
-        uz.write_ome_metadata(g, ["z", "y", "x"], ome_version="0.5")
-        assert _ome_written(g) == "0.5"
-    else:
-        g = image("v2.zarr", ome_version="0.5")
-        before = tree_hashes(tmp_path / "v2.zarr")
-        with pytest.raises(ValueError, match="0.5"):
-            g.write_ome_metadata(["z", "y", "x"])
-        assert tree_hashes(tmp_path / "v2.zarr") == before

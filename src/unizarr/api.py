@@ -93,16 +93,12 @@ def from_config(
     ``config`` is any object with :class:`ZarrConfig`'s field names (read by name, never
     by type). The group is created with mode ``"w"`` when ``config.overwrite`` is true,
     else ``"w-"``, with ``config.zarr_version`` and ``config.driver`` (``driver`` wins).
-    ``config.ome_version``, when not ``None``, is the OME-NGFF version the returned
-    group's ``write_ome_metadata`` writes unless given another.
     """
     cfg = ZarrConfig.from_object(config)
-    group = open_group(
+    return open_group(
         out,
         mode="w" if cfg.overwrite else "w-",
         driver=driver or cfg.driver,
         zarr_version=cfg.zarr_version,
         storage_options=storage_options,
     )
-    group._ome_version = cfg.ome_version  # what write_ome_metadata() writes by default
-    return group

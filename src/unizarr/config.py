@@ -54,11 +54,8 @@ class ZarrConfig:
         Spatial axis never downsampled by the pyramid.
     levels : int
         Pyramid levels to add after level 0 (``-1``: until one chunk).
-    ome_version : {"0.4", "0.5"} or None
-        OME-NGFF version of the multiscales metadata. ``None`` (default): follow the
-        Zarr version (0.5 on v3, 0.4 on v2), as :func:`unizarr.write_ome_metadata` does;
-        a group made by :func:`unizarr.from_config` writes the version given here when
-        ``write_ome_metadata`` is called without one.
+    ome_version : {"0.4", "0.5"}
+        OME-NGFF version of the multiscales metadata.
     overwrite : bool
         Replace an existing output.
     driver : str
@@ -85,7 +82,7 @@ class ZarrConfig:
     no_time: bool = False
     no_pyramid_axis: str | int | None = None
     levels: int = -1
-    ome_version: str | None = None
+    ome_version: str = "0.4"
     overwrite: bool = False
     driver: str = "zarr-python"
 
@@ -100,11 +97,11 @@ class ZarrConfig:
         # Options are checked against the compressor now, so a typo fails at once
         # rather than when the first array is created.
         layout.normalize_compressor(self.compressor, self.compressor_opt)
-        if self.ome_version is not None:
-            if str(self.ome_version) not in OME_VERSIONS:
-                raise ValueError(f"ome_version must be None or one of {OME_VERSIONS}, "
-                                 f"got {self.ome_version!r}")
-            self.ome_version = str(self.ome_version)
+        if str(self.ome_version) not in OME_VERSIONS:
+            raise ValueError(
+                f"ome_version must be one of {OME_VERSIONS}, got {self.ome_version!r}"
+            )
+        self.ome_version = str(self.ome_version)
         if not isinstance(self.levels, int) or self.levels < -1:
             raise ValueError(f"levels must be an int >= -1, got {self.levels!r}")
 

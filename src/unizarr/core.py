@@ -558,9 +558,6 @@ class ZarrGroup(ZarrNode):
     _kind = "group"
     #: The driver's array class (set by :func:`unizarr.drivers.register_driver`).
     _array_cls: ClassVar[type[ZarrArray]]
-    #: ``ZarrConfig.ome_version`` of a group made by ``from_config``: the version
-    #: ``write_ome_metadata`` writes when given none (``None``: follow the Zarr version).
-    _ome_version: str | None = None
 
     @classmethod
     @abstractmethod

@@ -487,9 +487,7 @@ def write_ome_metadata(
     levels : int, optional
         Index of the coarsest level to list (default: every numbered level present).
     ome_version : {"0.4", "0.5", "0.6", "auto"}, optional
-        ``None``: the ``ZarrConfig.ome_version`` of a group made by
-        :func:`~unizarr.from_config`, when it sets one. Default (``None`` or ``"auto"``):
-        follow the group, 0.5 on Zarr v3 and 0.4 on Zarr v2 (the newest
+        Default (``None`` or ``"auto"``): follow the group, 0.5 on Zarr v3 and 0.4 on Zarr v2 (the newest
         version each format can hold that validators read). 0.5 and 0.6 need a Zarr v3
         group. 0.6 writes coordinate systems (RFC-5): see
         :func:`multiscale_v06`.
@@ -522,8 +520,6 @@ def write_ome_metadata(
     """
     if not isinstance(group, ZarrGroup):
         raise TypeError(f"write_ome_metadata needs a unizarr ZarrGroup, got {type(group).__name__}")
-    if ome_version is None:  # the group's ZarrConfig.ome_version (see from_config)
-        ome_version = group._ome_version
     if ome_version is None or ome_version == "auto":
         ome_version = default_ome_version(group.zarr_version)
     version = _normalize_version(ome_version, group.zarr_version)
