@@ -65,7 +65,7 @@ def test_tiles_are_whole_write_blocks_and_pieces_cover_them_once(tmp_path, drive
         for p in run.passes:
             level = np.zeros(shapes[p.first], np.int8)
             tiles = list(p.tiles(run.axes))
-            assert len(tiles) == p.count_tiles(run.axes) > 1
+            assert len(tiles) == p.count_tiles(run.axes) >= 1
             for tile in tiles:
                 region = scaled(tile.bounds, run.axes, 1)
                 assert all(s.start % b == 0 for s, b in zip(region, wb))
@@ -112,3 +112,29 @@ def test_resume_sets_and_source_go_to_the_passes_that_use_them(tmp_path, driver,
             assert p.done == done[p.first:p.first + p.depth]
             if p.first > 1:
                 assert p.source is targets[p.first - 1] and p.write_source is None
+
+
+def test_tiles_grow_along_inner_axes_and_in_memory_sources_get_slab_pieces():
+    """Tiles hold several write blocks, added along x, then y, then z, within the
+    budget; a numpy source is read in wide slabs (no chunk grid to align to), while a
+    stored level is read in whole chunks."""
+    from unizarr.pyramid.plan import TILE_WRITE_UNIT, plan_passes
+
+    shapes = [(512, 512, 512), (256, 256, 256), (128, 128, 128)]
+    common = dict(chunks=(128,) * 3, write_block=(128,) * 3, itemsize=2,
+                  max_memory=128 * 2**20, workers=2)
+    (first, depth, tile, piece, _), *_ = plan_passes(shapes, (0, 1, 2), **common)
+    assert (first, depth) == (1, 1)
+    assert tile == (128, 128, 256)  # 8 MiB <= 128 MiB / (4 * TILE_WRITE_UNIT)
+    assert 2 * 128 * 128 * 256 * 2 <= 128 * 2**20 // TILE_WRITE_UNIT
+    assert piece == (128, 128, 128)  # stored level 0: whole chunks (4 MiB budget)
+    (_, _, tile_m, piece_m, _), *_ = plan_passes(
+        shapes, (0, 1, 2), source_grid=(1, 1, 1), **common
+    )
+    assert tile_m == tile
+    assert piece_m[1:] == (256, 512) and piece_m[0] < 128  # a thin, full-width slab
+    # a budget too small for two write blocks keeps tiles at one
+    (_, _, tile_s, _, _), *_ = plan_passes(
+        shapes, (0, 1, 2), **{**common, "max_memory": 48 * 2**20}
+    )
+    assert tile_s == (128, 128, 128)
