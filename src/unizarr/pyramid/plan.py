@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import layout
 from ..axes import pyramid_axes, spatial_axes
 from ..blocks import blocks_of, ceil_div
 
@@ -254,6 +253,11 @@ class Pass:
     #: ``write_source``); ``None`` means write everything.
     done: list[set[tuple[int, ...]]] | None = None
     source_done: set[tuple[int, ...]] | None = None
+    #: The local executor keeps the last level the pass builds in memory (whole) as
+    #: well as writing it, and the next pass (``reads_kept``) reads it from there
+    #: instead of decoding it again.
+    keep: bool = False
+    reads_kept: bool = False
 
     @property
     def depth(self) -> int:
@@ -316,6 +320,12 @@ def _fit(units: Sequence[int], extent: Sequence[int], itemsize: int, budget: int
     return tuple(box)
 
 
+def kept_level(shape: Sequence[int], itemsize: int, keep_within: int) -> bool:
+    """Whether a level of ``shape`` is small enough (``keep_within`` bytes) for the
+    local executor to keep it whole in memory for the pass that reads it next."""
+    return math.prod(shape) * itemsize <= keep_within
+
+
 def _tile_bytes(tile: Sequence[int], axes: Sequence[int], depth: int, itemsize: int) -> int:
     """Bytes of the buffers of a tile (shape at the first level of the pass), every
     level of the pass."""
@@ -351,11 +361,12 @@ def _grow_tile(
 
 def writers_within(max_memory: int, base: ZarrArray, workers: int) -> int:
     """Threads for a build that writes level 0 (``write_base``): each thread writes
-    whole level-0 write blocks, and one shard write takes
-    :func:`~unizarr.layout.shard_write_bytes` of ``max_memory``, so a big shard gets
+    whole level-0 write blocks, and one shard write takes the driver's
+    ``SHARD_WRITE_UNIT`` shard sizes of ``max_memory``, so a big shard gets
     fewer threads (fewer shards in flight); one thread is the floor."""
     block = math.prod(base.write_block) * base.dtype.itemsize
-    return max(1, min(workers, max_memory // layout.shard_write_bytes(block)))
+    need = max(1, int(base.SHARD_WRITE_UNIT * block))  # the driver's measured unit
+    return max(1, min(workers, max_memory // need))
 
 
 #: Working memory of one tile in flight, in tile sizes: its buffer, and while it is
@@ -375,6 +386,7 @@ def plan_passes(
     workers: int,
     base_write_block: Sequence[int] | None = None,
     source_grid: Sequence[int] | None = None,
+    keep_within: int = 0,
 ) -> list[tuple[int, int, tuple[int, ...], tuple[int, ...], int]]:
     """Split the building of ``shapes[1:]`` into passes.
 
@@ -391,6 +403,8 @@ def plan_passes(
     of level 0 (even above the piece budget), so each piece writes its own part.
     ``source_grid`` is the chunk grid of what the first pass reads when that is not
     the stored level 0 (all ones for a numpy array or memmap: no chunk to align to).
+    A later pass reads the level before it from memory when that level is at most
+    ``keep_within`` bytes (:func:`kept_level`): the executor kept it.
 
     A tile holds as many write blocks as fit a quarter of the memory one tile in
     flight may take (``max_memory / (2 * TILE_WRITE_UNIT)``), added along the inner
@@ -432,6 +446,8 @@ def plan_passes(
         in_memory = first == 1 and source_grid is not None and base_write_block is None
         if in_memory:
             grid = source_grid  # type: ignore[assignment]
+        elif first > 1 and kept_level(src, itemsize, keep_within):
+            in_memory, grid = True, (1,) * len(src)
         if first == 1 and base_write_block is not None:
             # Whole level-0 write blocks, even above the piece budget (one write block
             # is the floor anyway): each piece then writes its own part of level 0,
@@ -498,6 +514,7 @@ def plan_pyramid(
     done: Sequence[set[tuple[int, ...]]] | None,
     max_memory: int,
     workers: int,
+    keep_levels: bool = False,
 ) -> PyramidPlan:
     """The passes that build ``shapes[1:]`` (from :func:`level_plan`) into ``targets``
     (level 0 first, all created with their final shapes).
@@ -505,8 +522,12 @@ def plan_pyramid(
     ``source`` is what the first pass reads instead of the stored level 0 (``None``:
     the store), ``write_base`` whether that pass also stores level 0 from it, and
     ``done`` (with ``resume``) the finished write blocks of each level, which the
-    executors skip.
+    executors skip. ``keep_levels`` (the local executor; not with ``done``, whose
+    skipped tiles would leave holes) lets a pass keep a level of at most a quarter of
+    ``max_memory`` in memory for the next pass of its run, which then reads it from
+    there in wide slabs instead of decoding it from the store.
     """
+    keep_within = max_memory // 4 if keep_levels and done is None else 0
     base = targets[0]
     # Levels made by halving the same axes are built together (one pass may fuse
     # several); a change of axes starts a new run of passes reading the level before.
@@ -532,8 +553,9 @@ def plan_pyramid(
                 if seg_first == 1 and isinstance(source, np.ndarray)
                 else None
             ),
+            keep_within=keep_within,
         )
-        passes = []
+        passes: list[Pass] = []
         for rel_first, depth, tile, piece, max_tiles in plans:
             first = seg_first - 1 + rel_first
             src = targets[first - 1]
@@ -553,8 +575,13 @@ def plan_pyramid(
                     source_done=(
                         done[0] if (done is not None and first == 1 and write_base) else None
                     ),
+                    reads_kept=bool(passes) and kept_level(
+                        shapes[first - 1], base.dtype.itemsize, keep_within
+                    ),
                 )
             )
+            if passes[-1].reads_kept:
+                passes[-2].keep = True
         runs.append(Run(tuple(seg_axes), passes))
     return PyramidPlan([tuple(s) for s in shapes], runs)
 
@@ -570,6 +597,7 @@ __all__ = [
     "Tile",
     "blocks_of",
     "ceil_div",
+    "kept_level",
     "level_plan",
     "level_shapes",
     "next_level_shape",
