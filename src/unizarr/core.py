@@ -247,6 +247,10 @@ class ZarrArray(ZarrNode):
     #: and renames onto it (what a killed writer leaves behind, see
     #: :meth:`remove_partial_writes`).
     TEMP_SUFFIXES: ClassVar[tuple[str, ...]] = ()
+    #: Working memory of one write of a whole shard, in (uncompressed) shard sizes:
+    #: how many concurrent shard writers a memory budget allows (the pyramid's one-pass
+    #: level-0 writers). A driver that measures less declares less.
+    SHARD_WRITE_UNIT: ClassVar[float] = layout.SHARD_WRITE_UNIT
 
     def _init_ref(self, ref: NodeRef, info: md.NodeInfo) -> None:
         super()._init_ref(ref, info)

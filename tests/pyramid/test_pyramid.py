@@ -283,15 +283,20 @@ def test_plan_keeps_one_tile_in_flight_when_two_writes_do_not_fit():
 
 
 def test_level0_writers_give_way_to_the_budget(tmp_path, driver):
-    """With ``write_base`` each thread writes whole level-0 shards of 5 shard sizes
-    each: a 32 KiB shard gets 2 threads under 320 KiB, 1 under 200 KiB (the floor)."""
+    """With ``write_base`` each thread writes whole level-0 shards, each taking the
+    driver's ``SHARD_WRITE_UNIT`` shard sizes (zarr-python 5, TensorStore 2): a 32 KiB
+    shard gets 2 threads under 2 units x 2, 1 under 1.5 units (the floor)."""
     g = uz.open_group(str(tmp_path / "g.zarr"), "w", driver=driver, zarr_version=3)
     base = g.create_array("0", (64, 64, 64), "uint16", chunks=(16,), shards=(16, 32, 32))
-    assert P.plan.writers_within(320 * 2**10, base, 4) == 2
-    assert P.plan.writers_within(200 * 2**10, base, 4) == 1
+    unit = type(base).SHARD_WRITE_UNIT
+    assert unit == {"tensorstore": 2, "zarr-python": 5}.get(driver, unit)
+    shard = 32 * 2**10
+    assert P.plan.writers_within(int(2 * unit * shard), base, 4) == 2
+    assert P.plan.writers_within(int(1.5 * unit * shard), base, 4) == 1
     assert P.plan.writers_within(2**30, base, 3) == 3  # never more than asked for
     x = np.arange(64**3, dtype=np.uint16).reshape(64, 64, 64)
-    uz.generate_pyramid(g, levels=2, source=x, write_base=True, max_memory=200 * 2**10)
+    uz.generate_pyramid(g, levels=2, source=x, write_base=True,
+                        max_memory=int(1.5 * unit * shard))
     assert np.array_equal(g["0"][...], x)
     want = reference_pyramid(x, (0, 1, 2), "mean", 2)
     for level, w in enumerate(want):

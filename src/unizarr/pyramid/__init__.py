@@ -119,9 +119,9 @@ def generate_pyramid(
         (1024^3 uint16, 256^3 shards) peaks at about 350 MiB RSS with the defaults,
         interpreter included. One write block (a shard) per tile is the floor:
         sharded arrays always write whole shards. With ``write_base``, each thread
-        writes whole level-0 shards, each taking about 5 shard sizes
-        (:func:`unizarr.layout.shard_write_bytes`): fewer threads run when the budget
-        holds fewer such writers (one is the floor).
+        writes whole level-0 shards, each taking the driver's ``SHARD_WRITE_UNIT``
+        shard sizes (zarr-python 5, TensorStore 2, measured): fewer threads run when
+        the budget holds fewer such writers (one is the floor).
     spatial_ndim : int, optional
         Number of trailing spatial axes (default: all axes of rank <= 3 arrays, the
         last 3 of 4-D and 5-D arrays). linc-convert's ``ndim``.
@@ -277,7 +277,8 @@ def generate_pyramid(
     if write_base:
         workers = writers_within(max_memory, base, workers)
     plan = plan_pyramid(shapes, steps, targets, source=source, write_base=write_base,
-                        done=done, max_memory=max_memory, workers=workers)
+                        done=done, max_memory=max_memory, workers=workers,
+                        keep_levels=cluster is None)
     if cluster is not None:
         run_plan(cluster, plan, level0, method=method, dtype=base.dtype, progress=progress)
     else:

@@ -10,6 +10,7 @@ volume size.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .kernels import Kernel
-from .plan import Pass, Piece, PyramidPlan, ceil_div
+from .plan import Pass, Piece, PyramidPlan, ceil_div, scaled
 from .tiles import TileWork
 
 
@@ -40,8 +41,12 @@ def run_local(
         )
         n = run.count_pieces()
         runner = _Runner(run.axes, kernel, dtype, workers, report, total - offset)
+        kept: np.ndarray | None = None
         for p in run.passes:
-            runner.run(p)
+            if p.reads_kept:
+                # The level the pass before kept whole: read in memory, not decoded.
+                p = dataclasses.replace(p, source=kept)
+            kept = runner.run(p)
         done_pieces += n
 
 
@@ -66,13 +71,18 @@ class _Runner(TileWork):
         self.errors: list[BaseException] = []
         self.lock = threading.Lock()
 
-    def run(self, p: Pass) -> None:
+    def run(self, p: Pass) -> np.ndarray | None:
+        """Run pass ``p``; return its last level, whole, when the pass keeps it."""
         slots = threading.BoundedSemaphore(p.max_tiles)
+        # A kept level is one array; each tile reduces into its region of it (a view)
+        # instead of a recycled buffer, so keeping costs no copy.
+        kept = np.empty(p.shapes[-1], self.dtype) if p.keep else None
+        levels = p.depth - 1 if p.keep else p.depth
         # Tile buffers are recycled: at most ``max_tiles`` sets exist, so memory stays
         # flat and big blocks are not handed back to the OS and faulted in again.
         full = [
             math.prod(ceil_div(t, 2 ** (j - 1)) if a in self.axes else t for a, t in enumerate(p.tile))
-            for j in range(1, p.depth + 1)
+            for j in range(1, levels + 1)
         ]
         spares: list[list[np.ndarray]] = []
         with ThreadPoolExecutor(self.workers, thread_name_prefix="unizarr-pyramid") as pool:
@@ -91,11 +101,14 @@ class _Runner(TileWork):
                     buf[: math.prod(shape)].reshape(shape)
                     for buf, shape in zip(flat, self.tile_shapes(p, tile))
                 ]
+                if kept is not None:
+                    tile.buffers.append(kept[scaled(tile.bounds, self.axes, p.depth)])
                 tile.remaining = len(tile.pieces)
                 for piece in tile.pieces:
                     pool.submit(self._piece, p, piece, slots, spares)
         if self.errors:
             raise self.errors[0]
+        return kept
 
     def _advance(self, n: int) -> None:
         if self.progress is None:

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import layout
 from ..axes import pyramid_axes, spatial_axes
 from ..blocks import blocks_of, ceil_div
 
@@ -254,6 +253,11 @@ class Pass:
     #: ``write_source``); ``None`` means write everything.
     done: list[set[tuple[int, ...]]] | None = None
     source_done: set[tuple[int, ...]] | None = None
+    #: The local executor keeps the last level the pass builds in memory (whole) as
+    #: well as writing it, and the next pass (``reads_kept``) reads it from there
+    #: instead of decoding it again.
+    keep: bool = False
+    reads_kept: bool = False
 
     @property
     def depth(self) -> int:
@@ -316,13 +320,53 @@ def _fit(units: Sequence[int], extent: Sequence[int], itemsize: int, budget: int
     return tuple(box)
 
 
+def kept_level(shape: Sequence[int], itemsize: int, keep_within: int) -> bool:
+    """Whether a level of ``shape`` is small enough (``keep_within`` bytes) for the
+    local executor to keep it whole in memory for the pass that reads it next."""
+    return math.prod(shape) * itemsize <= keep_within
+
+
+def _tile_bytes(tile: Sequence[int], axes: Sequence[int], depth: int, itemsize: int) -> int:
+    """Bytes of the buffers of a tile (shape at the first level of the pass), every
+    level of the pass."""
+    return sum(
+        math.prod(ceil_div(t, 2**j) if a in axes else t for a, t in enumerate(tile))
+        for j in range(depth)
+    ) * itemsize
+
+
+def _grow_tile(
+    base: tuple[int, ...],
+    shape: Sequence[int],
+    axes: Sequence[int],
+    depth: int,
+    itemsize: int,
+    budget: int,
+) -> tuple[int, ...]:
+    """``base`` (one tile unit: whole write blocks of every level of the pass) grown by
+    whole units along the inner axes first while its buffers fit ``budget``."""
+    tile = list(base)
+    for a in range(len(tile) - 1, -1, -1):
+        unit = base[a]
+        while tile[a] < shape[a]:
+            trial = tile.copy()
+            trial[a] = min(tile[a] + unit, shape[a])
+            if _tile_bytes(trial, axes, depth, itemsize) > budget:
+                break
+            tile = trial
+        if tile[a] < shape[a]:
+            break  # an outer axis grows only over whole inner extents
+    return tuple(tile)
+
+
 def writers_within(max_memory: int, base: ZarrArray, workers: int) -> int:
     """Threads for a build that writes level 0 (``write_base``): each thread writes
-    whole level-0 write blocks, and one shard write takes
-    :func:`~unizarr.layout.shard_write_bytes` of ``max_memory``, so a big shard gets
+    whole level-0 write blocks, and one shard write takes the driver's
+    ``SHARD_WRITE_UNIT`` shard sizes of ``max_memory``, so a big shard gets
     fewer threads (fewer shards in flight); one thread is the floor."""
     block = math.prod(base.write_block) * base.dtype.itemsize
-    return max(1, min(workers, max_memory // layout.shard_write_bytes(block)))
+    need = max(1, int(base.SHARD_WRITE_UNIT * block))  # the driver's measured unit
+    return max(1, min(workers, max_memory // need))
 
 
 #: Working memory of one tile in flight, in tile sizes: its buffer, and while it is
@@ -341,6 +385,8 @@ def plan_passes(
     max_memory: int,
     workers: int,
     base_write_block: Sequence[int] | None = None,
+    source_grid: Sequence[int] | None = None,
+    keep_within: int = 0,
 ) -> list[tuple[int, int, tuple[int, ...], tuple[int, ...], int]]:
     """Split the building of ``shapes[1:]`` into passes.
 
@@ -355,6 +401,15 @@ def plan_passes(
     for the chunks the engine decodes into it. With ``base_write_block`` (level 0
     is written during the first pass) the first pass's pieces are whole write blocks
     of level 0 (even above the piece budget), so each piece writes its own part.
+    ``source_grid`` is the chunk grid of what the first pass reads when that is not
+    the stored level 0 (all ones for a numpy array or memmap: no chunk to align to).
+    A later pass reads the level before it from memory when that level is at most
+    ``keep_within`` bytes (:func:`kept_level`): the executor kept it.
+
+    A tile holds as many write blocks as fit a quarter of the memory one tile in
+    flight may take (``max_memory / (2 * TILE_WRITE_UNIT)``), added along the inner
+    axes first: pieces are then wide slabs whose rows the kernels reduce at memory
+    speed (2x faster than 128^3 cubes), and writes are fewer, larger calls.
     """
     tile_budget = max_memory // 4
     piece_budget = max(max_memory // (8 * max(1, workers)), 2**20)
@@ -376,11 +431,23 @@ def plan_passes(
             if total <= tile_budget or d == 1:
                 depth = d
                 break
-        tile = tuple(
-            min(b * 2 ** (depth - 1), s) if a in axes else min(b, s)
-            for a, (b, s) in enumerate(zip(write_block, shapes[first]))
+        tile = _grow_tile(
+            tuple(
+                min(b * 2 ** (depth - 1), s) if a in axes else min(b, s)
+                for a, (b, s) in enumerate(zip(write_block, shapes[first]))
+            ),
+            shapes[first],
+            axes,
+            depth,
+            itemsize,
+            min(tile_budget, max_memory // (4 * TILE_WRITE_UNIT)),
         )
         grid = chunks
+        in_memory = first == 1 and source_grid is not None and base_write_block is None
+        if in_memory:
+            grid = source_grid  # type: ignore[assignment]
+        elif first > 1 and kept_level(src, itemsize, keep_within):
+            in_memory, grid = True, (1,) * len(src)
         if first == 1 and base_write_block is not None:
             # Whole level-0 write blocks, even above the piece budget (one write block
             # is the floor anyway): each piece then writes its own part of level 0,
@@ -392,7 +459,9 @@ def plan_passes(
         )
         # A piece read from a stored level also holds the chunks decoded into it (and
         # their encoded bytes) while it is read: half the size for the same memory.
-        from_store = not (first == 1 and base_write_block is not None)
+        from_store = not (first == 1 and base_write_block is not None) and not (
+            in_memory and all(g == 1 for g in grid)
+        )
         piece = _fit(units, extent, itemsize, piece_budget // 2 if from_store else piece_budget)
         tile_bytes = math.prod(tile) * itemsize
         # A second tile in flight overlaps reading with writing, but each tile being
@@ -445,6 +514,7 @@ def plan_pyramid(
     done: Sequence[set[tuple[int, ...]]] | None,
     max_memory: int,
     workers: int,
+    keep_levels: bool = False,
 ) -> PyramidPlan:
     """The passes that build ``shapes[1:]`` (from :func:`level_plan`) into ``targets``
     (level 0 first, all created with their final shapes).
@@ -452,8 +522,12 @@ def plan_pyramid(
     ``source`` is what the first pass reads instead of the stored level 0 (``None``:
     the store), ``write_base`` whether that pass also stores level 0 from it, and
     ``done`` (with ``resume``) the finished write blocks of each level, which the
-    executors skip.
+    executors skip. ``keep_levels`` (the local executor; not with ``done``, whose
+    skipped tiles would leave holes) lets a pass keep a level of at most a quarter of
+    ``max_memory`` in memory for the next pass of its run, which then reads it from
+    there in wide slabs instead of decoding it from the store.
     """
+    keep_within = max_memory // 4 if keep_levels and done is None else 0
     base = targets[0]
     # Levels made by halving the same axes are built together (one pass may fuse
     # several); a change of axes starts a new run of passes reading the level before.
@@ -474,8 +548,14 @@ def plan_pyramid(
             max_memory=max_memory,
             workers=workers,
             base_write_block=base.write_block if (write_base and seg_first == 1) else None,
+            source_grid=(
+                (1,) * len(shapes[0])
+                if seg_first == 1 and isinstance(source, np.ndarray)
+                else None
+            ),
+            keep_within=keep_within,
         )
-        passes = []
+        passes: list[Pass] = []
         for rel_first, depth, tile, piece, max_tiles in plans:
             first = seg_first - 1 + rel_first
             src = targets[first - 1]
@@ -495,8 +575,13 @@ def plan_pyramid(
                     source_done=(
                         done[0] if (done is not None and first == 1 and write_base) else None
                     ),
+                    reads_kept=bool(passes) and kept_level(
+                        shapes[first - 1], base.dtype.itemsize, keep_within
+                    ),
                 )
             )
+            if passes[-1].reads_kept:
+                passes[-2].keep = True
         runs.append(Run(tuple(seg_axes), passes))
     return PyramidPlan([tuple(s) for s in shapes], runs)
 
@@ -512,6 +597,7 @@ __all__ = [
     "Tile",
     "blocks_of",
     "ceil_div",
+    "kept_level",
     "level_plan",
     "level_shapes",
     "next_level_shape",
