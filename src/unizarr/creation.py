@@ -195,7 +195,8 @@ def open_node(
             )
         if not os.path.isfile(location.path):
             raise FileNotFoundError(f"{location.url} does not exist")
-    refuse_file_in_the_way(location, mode)
+    else:
+        refuse_file_in_the_way(location, mode)  # a .ozx is the one file that is a store
     storage_options = dict(storage_options or {})
     read_only = not is_writable(mode) or location.read_only_scheme
     kv = group_cls._make_kv(location, storage_options, read_only)
