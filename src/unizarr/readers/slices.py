@@ -9,7 +9,11 @@ a gap or a duplicate is refused, naming the files.
 
 Every slice's header (size, data type, samples) is checked at open, so one odd slice
 is refused - with its name and what differs - before anything is written; its data is
-decoded only when a block of the output needs it. Decoded slices are kept in a small
+read only when a block of the output needs it. An uncompressed TIFF slice (tifffile's
+and most acquisition software's default) is read in place: a block reads only the rows
+it needs, straight from the file into the block, so nothing of a slice is held between
+blocks and a block of a shard column costs that block's bytes, not whole slices.
+Other slices (compressed TIFF, PNG, JPEG 2000) are decoded whole and kept in a small
 cache (an eighth of the conversion's ``--max-memory``, or ``slice_cache`` bytes), so the
 blocks of one slab of slices decode each file once when the slab fits.
 """
@@ -25,7 +29,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -192,7 +196,33 @@ def _jp2_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
     return ((height, width) if nc == 1 else (height, width, nc)), dtype
 
 
-def _tiff_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
+class RawPlane(NamedTuple):
+    """Where the pixels of an uncompressed, contiguous slice lie in its file: row ``y``
+    starts at ``offset + y * rowbytes``, in ``dtype`` (the file's byte order)."""
+
+    offset: int
+    rowbytes: int
+    dtype: np.dtype
+
+
+def _raw_plane(tif: Any, shape: tuple[int, ...]) -> RawPlane | None:
+    """The :class:`RawPlane` of a one-page TIFF whose pixels can be read in place
+    (uncompressed, contiguous, whole bytes per sample, samples interleaved), else None."""
+    page = tif.pages[0]
+    if len(tif.pages) != 1 or page.dtype is None or not page.is_contiguous or page.compression != 1:
+        return None
+    if page.fillorder != 1 or page.bitspersample != page.dtype.itemsize * 8:
+        return None
+    if page.samplesperpixel > 1 and page.planarconfig != 1:  # planes of samples
+        return None
+    dtype = np.dtype(tif.byteorder + page.dtype.char)
+    rowbytes = math.prod(shape[1:]) * dtype.itemsize
+    if page.databytecounts[0] and sum(page.databytecounts) < rowbytes * shape[0]:
+        return None
+    return RawPlane(int(page.dataoffsets[0]), rowbytes, dtype)
+
+
+def _tiff_layout(path: str) -> tuple[tuple[int, ...], np.dtype, RawPlane | None]:
     import tifffile
 
     with quiet_tifffile() as log, tifffile.TiffFile(path) as tif:
@@ -211,7 +241,8 @@ def _tiff_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
                         f"{path} is truncated: image data at byte {off}+{n} lies past its "
                         f"end ({size} bytes); the slice is incomplete - copy it again"
                     )
-        return tuple(int(n) for n in s.shape), np.dtype(s.dtype)
+        shape = tuple(int(n) for n in s.shape)
+        return shape, np.dtype(s.dtype), _raw_plane(tif, shape)
 
 
 def slice_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
@@ -224,13 +255,19 @@ def slice_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
     ValueError
         Not an image this reader reads.
     """
+    shape, dtype, _ = slice_layout(path)
+    return shape, dtype
+
+
+def slice_layout(path: str) -> tuple[tuple[int, ...], np.dtype, RawPlane | None]:
+    """:func:`slice_header`, and where the pixels lie when they can be read in place."""
     low = path.lower()
     try:
         if low.endswith(TIFF_SUFFIXES):
-            return _tiff_header(path)
+            return _tiff_layout(path)
         if low.endswith(PNG_SUFFIXES):
-            return _png_header(path)
-        return _jp2_header(path)
+            return (*_png_header(path), None)
+        return (*_jp2_header(path), None)
     except CorruptDataError:
         raise
     except Exception as exc:
@@ -259,8 +296,10 @@ class SliceStack:
     """The slices as one array-like: (grid axes..., y, x[, samples]), read lazily."""
 
     def __init__(self, grid: np.ndarray, plane: tuple[int, ...], dtype: np.dtype,
-                 cache_bytes: int) -> None:
+                 cache_bytes: int, raw: dict[str, RawPlane] | None = None) -> None:
         self.grid = grid
+        #: The slices read in place (:class:`RawPlane`), by file name.
+        self.raw = raw or {}
         self.plane = plane
         self.dtype = np.dtype(dtype)
         self.shape = tuple(grid.shape) + plane
@@ -299,6 +338,32 @@ class SliceStack:
                 self._cached -= self._cache.popitem(last=False)[1].nbytes
         return data
 
+    def _read_rows(self, path: str, raw: RawPlane, rows: tuple[int, int, Any],
+                   inner: tuple[Any, ...], out: np.ndarray) -> None:
+        """``plane[inner]`` of an in-place slice into ``out``: one read of the rows
+        ``inner`` spans (whole rows: one contiguous range of the file), straight into
+        ``out`` when it wants whole rows in the file's byte order."""
+        lo, hi, first = rows
+        shape = (hi - lo,) + self.plane[1:]
+        direct = (raw.dtype == out.dtype and out.shape == shape
+                  and all(k == slice(None) or k == slice(0, n) or k == slice(0, n, 1)
+                          for k, n in zip(inner[1:], self.plane[1:])))
+        buf = out if direct else np.empty(shape, raw.dtype)
+        want = buf.nbytes
+        try:
+            with open(path, "rb", buffering=0) as f:
+                got = os.preadv(f.fileno(), [memoryview(buf).cast("B")], raw.offset + lo * raw.rowbytes)
+        except OSError as exc:
+            raise CorruptDataError(f"cannot read the slice {path}: {exc}") from None
+        if got != want:
+            raise CorruptDataError(
+                f"the slice {path} is truncated: rows {lo}-{hi - 1} need bytes up to "
+                f"{raw.offset + hi * raw.rowbytes}, the file ends before; the slice is "
+                "incomplete - copy it again"
+            )
+        if not direct:
+            out[...] = buf[(first,) + tuple(inner[1:])]
+
     def __getitem__(self, key: Any) -> np.ndarray:
         key = key if isinstance(key, tuple) else (key,)
         key = key + (slice(None),) * (self.ndim - len(key))
@@ -308,11 +373,32 @@ class SliceStack:
         inner = key[ng:]
         probe = np.empty(self.plane, dtype=np.uint8)[inner]
         out = np.empty(tuple(len(r) for r in outer) + probe.shape, dtype=self.dtype)
+        rows = _row_range(inner[0], self.plane[0])
         for pos in np.ndindex(*(len(r) for r in outer)):
             f = self.grid[tuple(r[i] for r, i in zip(outer, pos))]
-            out[pos] = self._plane(f)[inner]
+            raw = self.raw.get(f)
+            if raw is not None and rows is not None:
+                self._read_rows(f, raw, rows, inner, out[pos])
+            else:
+                out[pos] = self._plane(f)[inner]
         squeeze = tuple(i for i, k in enumerate(key[:ng]) if not isinstance(k, slice))
         return out.squeeze(axis=squeeze) if squeeze else out
+
+
+def _row_range(key: Any, n: int) -> tuple[int, int, Any] | None:
+    """The rows ``(lo, hi)`` a key of the y axis spans, and the key relative to ``lo``
+    (``None``: a stepped slice, read through the whole-slice path)."""
+    if isinstance(key, slice):
+        start, stop, step = key.indices(n)
+        if step != 1:
+            return None
+        stop = max(start, stop)
+        return start, stop, slice(0, stop - start)
+    if not isinstance(key, (int, np.integer)):
+        return None
+    k = int(key)
+    k = k + n if k < 0 else k
+    return k, k + 1, 0
 
 
 def read_slices(
@@ -334,9 +420,12 @@ def read_slices(
     files = list_files(path_s)
     axes_outer, grid = arrange(files, pattern)
     flat = list(grid.ravel())
-    plane, dtype = slice_header(flat[0])
+    plane, dtype, first_raw = slice_layout(flat[0])
+    raw = {flat[0]: first_raw} if first_raw is not None else {}
     for f in flat[1:]:
-        shape, dt = slice_header(f)
+        shape, dt, where = slice_layout(f)
+        if where is not None:
+            raw[f] = where
         if shape != plane or dt != dtype:
             raise ValueError(
                 f"the slice {f} is {'x'.join(map(str, shape))} {dt}, the first slice "
@@ -362,7 +451,8 @@ def read_slices(
     first_dir = Path(flat[0]).resolve().parent
     kind = {"tif": "TIFF", "tiff": "TIFF", "png": "PNG"}.get(flat[0].rsplit(".", 1)[-1].lower(), "JPEG 2000")
     return Volume(
-        source=SliceStack(grid, plane, dtype, DEFAULT_CACHE if slice_cache is None else slice_cache),
+        source=SliceStack(grid, plane, dtype, DEFAULT_CACHE if slice_cache is None else slice_cache,
+                          raw),
         axes=axes,
         perm=perm,
         space_scale=tuple(sizes.get(a, 1.0) for a in axes if a in ("z", "y", "x")),
