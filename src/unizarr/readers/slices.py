@@ -344,6 +344,8 @@ class SliceStack:
         ``inner`` spans (whole rows: one contiguous range of the file), straight into
         ``out`` when it wants whole rows in the file's byte order."""
         lo, hi, first = rows
+        if out.size == 0:
+            return
         shape = (hi - lo,) + self.plane[1:]
         direct = (raw.dtype == out.dtype and out.shape == shape
                   and all(k == slice(None) or k == slice(0, n) or k == slice(0, n, 1)

@@ -1,0 +1,102 @@
+"""Uncompressed TIFF slices are read in place: a block reads only the rows it needs from
+each file, straight into the block, and never decodes or caches whole slices. Every
+case compares with the array tifffile wrote; the other layouts (planes of samples,
+compressed, stepped keys) go through the whole-slice path and must agree too."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from tests.adversarial.conftest import tree_hashes
+from unizarr.errors import CorruptDataError
+from unizarr.readers import open_input
+
+
+def _stack(folder: Path, data: np.ndarray, **write: object) -> None:
+    folder.mkdir()
+    for z, plane in enumerate(data):
+        tifffile.imwrite(folder / f"z{z}.tif", plane, **write)
+
+
+def _no_whole_slices(stack) -> list[str]:
+    """Record every whole-slice decode of ``stack`` (the cache path)."""
+    calls: list[str] = []
+    real = stack._plane.__func__
+
+    def counting(self, path):
+        calls.append(path)
+        return real(self, path)
+
+    stack._plane = counting.__get__(stack)
+    return calls
+
+
+KEYS = [
+    np.s_[:, :, :],
+    np.s_[1:5, 8:40, 16:24],
+    np.s_[0, 3, :],  # one row of one slice
+    np.s_[2:3, -5:, :7],
+    np.s_[:, 0:0, :],  # empty
+    np.s_[5, 10:11, 33],
+]
+
+
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+def test_regions_read_in_place_equal_the_slices(tmp_path: Path, byteorder: str) -> None:
+    rng = np.random.default_rng(1)
+    data = rng.integers(0, 65535, (6, 48, 40), dtype=np.uint16)
+    _stack(tmp_path / "s", data, byteorder=byteorder)
+    with open_input(tmp_path / "s") as vol:
+        stack = vol.source
+        assert len(stack.raw) == 6  # every slice is read in place
+        calls = _no_whole_slices(stack)
+        for key in KEYS:
+            np.testing.assert_array_equal(stack[key], data[key])
+        np.testing.assert_array_equal(vol.read(), data)
+        assert calls == []  # ... and none was decoded whole
+
+
+def test_rgb_slices_in_place_and_planar_ones_decoded(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    data = rng.integers(0, 255, (3, 20, 24, 3), dtype=np.uint8)
+    _stack(tmp_path / "rgb", data, photometric="rgb")
+    _stack(tmp_path / "planar", data, photometric="rgb", planarconfig="separate")
+    with open_input(tmp_path / "rgb") as rgb, open_input(tmp_path / "planar") as planar:
+        assert len(rgb.source.raw) == 3 and planar.source.raw == {}
+        for vol in (rgb, planar):
+            assert vol.axes == ("c", "z", "y", "x")
+            np.testing.assert_array_equal(vol.read(), np.moveaxis(data, -1, 0))
+            np.testing.assert_array_equal(vol.source[1, 4:9, 2:20, 1], data[1, 4:9, 2:20, 1])
+
+
+def test_stepped_and_compressed_reads_take_the_whole_slice_path(tmp_path: Path) -> None:
+    data = np.arange(4 * 16 * 16, dtype=np.uint16).reshape(4, 16, 16)
+    _stack(tmp_path / "raw", data)
+    _stack(tmp_path / "lzw", data, compression="lzw")
+    with open_input(tmp_path / "raw") as raw, open_input(tmp_path / "lzw") as lzw:
+        assert lzw.source.raw == {}
+        calls = _no_whole_slices(raw.source)
+        np.testing.assert_array_equal(raw.source[:, ::3, 1:9], data[:, ::3, 1:9])
+        assert len(calls) == 4  # a stepped row key: whole slices
+        np.testing.assert_array_equal(lzw.source[1:3, 2:9, 4:5], data[1:3, 2:9, 4:5])
+
+
+def test_slice_truncated_after_open_raises_naming_it(tmp_path: Path) -> None:
+    """A slice cut short between open and read (a copy still running) raises with its
+    name: never zeros or stale bytes in the block; the file is left as it is."""
+    data = np.ones((3, 32, 32), np.uint16)
+    _stack(tmp_path / "s", data)
+    victim = tmp_path / "s" / "z1.tif"
+    with open_input(tmp_path / "s") as vol:
+        size = victim.stat().st_size
+        os.truncate(victim, size - 100)
+        before = tree_hashes(tmp_path / "s")
+        np.testing.assert_array_equal(vol.source[:, :16, :], data[:, :16, :])  # rows intact
+        with pytest.raises(CorruptDataError, match=r"z1\.tif is truncated"):
+            vol.source[:, 16:, :]
+        assert tree_hashes(tmp_path / "s") == before
