@@ -56,22 +56,24 @@ def library_messages() -> Iterator[list[str]]:
     """
     found: list[str] = []
     handler = _Collector(found)
-    # nibabel adds its stderr handler to "nibabel.global" when first imported: import
-    # it now, or that handler would arrive after ours and print anyway.
-    for module in ("nibabel.imageglobals", "pydicom.config"):
-        try:
-            __import__(module)
-        except ImportError:
-            pass
-    saved: list[tuple[logging.Logger, list[logging.Handler], bool]] = []
+    # nibabel adds its stderr handler to "nibabel.global" when first imported, and
+    # pydicom may add one to "pydicom": a handler a library adds while the block runs
+    # is held back until it ends (importing them first instead would cost every
+    # conversion their import time, half a second, whatever the input).
+    saved: list[tuple[logging.Logger, list[logging.Handler], bool, Any]] = []
+    added: list[tuple[logging.Logger, logging.Handler]] = []
     names = set(LIBRARIES) | {"nibabel.global"}  # nibabel's own stderr handler lives here
     for name in sorted(names):
         logger = logging.getLogger(name)
-        saved.append((logger, list(logger.handlers), logger.propagate))
+        saved.append((logger, list(logger.handlers), logger.propagate,
+                      logger.__dict__.get("addHandler")))
         for h in list(logger.handlers):
             logger.removeHandler(h)
-        logger.addHandler(handler)
+        logging.Logger.addHandler(logger, handler)
         logger.propagate = False
+        logger.addHandler = (  # type: ignore[method-assign]
+            lambda h, _logger=logger: added.append((_logger, h))
+        )
     with warnings.catch_warnings():
         shown = warnings.showwarning
 
@@ -87,11 +89,16 @@ def library_messages() -> Iterator[list[str]]:
         try:
             yield found
         finally:
-            for logger, handlers, propagate in saved:
+            for logger, handlers, propagate, add in saved:
+                del logger.addHandler  # the class's method again ...
+                if add is not None:
+                    logger.addHandler = add  # ... or an enclosing block's
                 logger.removeHandler(handler)
                 for h in handlers:
-                    logger.addHandler(h)
+                    logging.Logger.addHandler(logger, h)
                 logger.propagate = propagate
+            for logger, h in added:
+                logger.addHandler(h)
 
 
 def _library_of_file(filename: str) -> str | None:
