@@ -100,3 +100,42 @@ def test_slice_truncated_after_open_raises_naming_it(tmp_path: Path) -> None:
         with pytest.raises(CorruptDataError, match=r"z1\.tif is truncated"):
             vol.source[:, 16:, :]
         assert tree_hashes(tmp_path / "s") == before
+
+
+@pytest.mark.parametrize(
+    ("odd", "what"),
+    [
+        (np.zeros((32, 32), "int16"), "is 32x32 int16"),  # same file size, other type
+        (np.zeros((16, 64), "uint16"), "is 16x64 uint16"),  # same size, other shape
+        (np.zeros((32, 31), "uint16"), "is 32x31 uint16"),
+    ],
+)
+def test_odd_slice_among_identical_headers_is_named(
+    tmp_path: Path, odd: np.ndarray, what: str
+) -> None:
+    """Slices whose bytes outside the pixels equal the first slice's are not parsed
+    again; any other header (same file size included) is parsed and compared."""
+    _stack(tmp_path / "s", np.ones((6, 32, 32), np.uint16))
+    tifffile.imwrite(tmp_path / "s" / "z4.tif", odd)
+    with pytest.raises(ValueError, match=rf"z4\.tif {what}, the first slice .*z0\.tif is 32x32 uint16"):
+        open_input(tmp_path / "s")
+
+
+def test_slice_truncated_before_open_is_refused(tmp_path: Path) -> None:
+    _stack(tmp_path / "s", np.ones((4, 32, 32), np.uint16))
+    victim = tmp_path / "s" / "z2.tif"
+    os.truncate(victim, victim.stat().st_size - 10)
+    before = tree_hashes(tmp_path / "s")
+    with pytest.raises(CorruptDataError, match=r"z2\.tif is truncated"):
+        open_input(tmp_path / "s")
+    assert tree_hashes(tmp_path / "s") == before
+
+
+def test_same_headers_other_pixels_are_read(tmp_path: Path) -> None:
+    """Twins share the header, never the pixels."""
+    rng = np.random.default_rng(5)
+    data = rng.integers(0, 65535, (8, 24, 40), dtype=np.uint16)
+    _stack(tmp_path / "s", data)
+    with open_input(tmp_path / "s") as vol:
+        assert len(set(vol.source.raw.values())) == 1  # one layout, parsed once
+        np.testing.assert_array_equal(vol.read(), data)

@@ -245,6 +245,37 @@ def _tiff_layout(path: str) -> tuple[tuple[int, ...], np.dtype, RawPlane | None]
         return shape, np.dtype(s.dtype), _raw_plane(tif, shape)
 
 
+class _Twin:
+    """The bytes of an in-place slice outside its pixels (header, tags, IFDs): another
+    file of the same size holding the same bytes there has the same header, so the
+    same shape, data type and layout, without parsing it (tifffile takes about 1 ms a
+    file: half a second of every 512-slice conversion)."""
+
+    #: Beyond this, structure bytes (e.g. a big description) are not compared.
+    LIMIT = 1 << 16
+
+    def __init__(self, path: str, raw: RawPlane, rows: int) -> None:
+        self.size = os.path.getsize(path)
+        self.start, self.end = raw.offset, raw.offset + rows * raw.rowbytes
+        self.usable = self.size - (self.end - self.start) <= self.LIMIT
+        self.bytes = self._structure(path) if self.usable else b""
+
+    def _structure(self, path: str) -> bytes:
+        with open(path, "rb") as f:
+            head = f.read(self.start)
+            f.seek(self.end)
+            return head + f.read()
+
+    def matches(self, path: str) -> bool:
+        """Whether ``path`` has this slice's size and structure bytes."""
+        if not self.usable:
+            return False
+        try:
+            return os.path.getsize(path) == self.size and self._structure(path) == self.bytes
+        except OSError:
+            return False  # the full parse says what is wrong
+
+
 def slice_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
     """(shape, dtype) of one slice from its header, without decoding its data.
 
@@ -424,7 +455,11 @@ def read_slices(
     flat = list(grid.ravel())
     plane, dtype, first_raw = slice_layout(flat[0])
     raw = {flat[0]: first_raw} if first_raw is not None else {}
+    twin = _Twin(flat[0], first_raw, plane[0]) if first_raw is not None else None
     for f in flat[1:]:
+        if twin is not None and twin.matches(f):
+            raw[f] = first_raw
+            continue
         shape, dt, where = slice_layout(f)
         if where is not None:
             raw[f] = where
