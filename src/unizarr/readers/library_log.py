@@ -22,6 +22,11 @@ from typing import Any
 LIBRARIES = ("nibabel", "tifffile", "pydicom", "h5py", "imagecodecs", "czifile", "nd2",
              "liffile", "pylibCZIrw", "glymur", "PIL")
 
+#: Loggers a library adds a stderr handler to when it is imported (nibabel's
+#: imageglobals, pydicom's config). Only these hold back handlers added in the block:
+#: others (e.g. unizarr's own tifffile log capture) must attach theirs at once.
+IMPORT_HANDLERS = frozenset({"nibabel.global", "pydicom"})
+
 
 def _library_of(name: str) -> str | None:
     top = name.split(".", 1)[0]
@@ -71,9 +76,10 @@ def library_messages() -> Iterator[list[str]]:
             logger.removeHandler(h)
         logging.Logger.addHandler(logger, handler)
         logger.propagate = False
-        logger.addHandler = (  # type: ignore[method-assign]
-            lambda h, _logger=logger: added.append((_logger, h))
-        )
+        if name in IMPORT_HANDLERS:
+            logger.addHandler = (  # type: ignore[method-assign]
+                lambda h, _logger=logger: added.append((_logger, h))
+            )
     with warnings.catch_warnings():
         shown = warnings.showwarning
 
@@ -90,7 +96,8 @@ def library_messages() -> Iterator[list[str]]:
             yield found
         finally:
             for logger, handlers, propagate, add in saved:
-                del logger.addHandler  # the class's method again ...
+                if logger.name in IMPORT_HANDLERS:
+                    del logger.addHandler  # the class's method again ...
                 if add is not None:
                     logger.addHandler = add  # ... or an enclosing block's
                 logger.removeHandler(handler)
