@@ -74,10 +74,10 @@ def test_rgb_slices_in_place_and_planar_ones_decoded(tmp_path: Path) -> None:
             np.testing.assert_array_equal(vol.source[1, 4:9, 2:20, 1], data[1, 4:9, 2:20, 1])
 
 
-def test_stepped_and_compressed_reads_take_the_whole_slice_path(tmp_path: Path) -> None:
+def test_stepped_and_tiled_reads_take_the_whole_slice_path(tmp_path: Path) -> None:
     data = np.arange(4 * 16 * 16, dtype=np.uint16).reshape(4, 16, 16)
     _stack(tmp_path / "raw", data)
-    _stack(tmp_path / "lzw", data, compression="lzw")
+    _stack(tmp_path / "lzw", data, compression="lzw", tile=(16, 16))
     with open_input(tmp_path / "raw") as raw, open_input(tmp_path / "lzw") as lzw:
         assert lzw.source.raw == {}
         calls = _no_whole_slices(raw.source)
@@ -139,3 +139,75 @@ def test_same_headers_other_pixels_are_read(tmp_path: Path) -> None:
     with open_input(tmp_path / "s") as vol:
         assert len(set(vol.source.raw.values())) == 1  # one layout, parsed once
         np.testing.assert_array_equal(vol.read(), data)
+
+
+# -- compressed slices: strip by strip ---------------------------------------------------
+@pytest.mark.parametrize(
+    "write",
+    [
+        {"compression": "lzw", "rowsperstrip": 8},
+        {"compression": "zlib", "predictor": True, "rowsperstrip": 5},  # uneven last strip
+        {"compression": "zstd", "rowsperstrip": 64},  # one strip
+        {"compression": "lzw", "rowsperstrip": 8, "photometric": "rgb"},
+    ],
+)
+def test_compressed_regions_decode_only_their_strips(tmp_path: Path, write: dict) -> None:
+    rng = np.random.default_rng(3)
+    rgb = write.get("photometric") == "rgb"
+    shape = (6, 37, 41, 3) if rgb else (6, 37, 41)
+    data = rng.integers(0, 255 if rgb else 65535, shape).astype("uint8" if rgb else "uint16")
+    _stack(tmp_path / "s", data, **write)
+    with open_input(tmp_path / "s") as vol:
+        stack = vol.source
+        assert len(stack.raw) == 6 and len({sp.decode for sp in stack.raw.values()}) == 1
+        whole = _no_whole_slices(stack)
+        decoded: list[tuple[str, int]] = []
+        real = stack._strip.__func__
+
+        def counting(self, path, sp, index):
+            if (path, index) not in self._cache:
+                decoded.append((path, index))
+            return real(self, path, sp, index)
+
+        stack._strip = counting.__get__(stack)
+        for key in KEYS:
+            key = key + (slice(None),) if rgb else key
+            np.testing.assert_array_equal(stack[key], data[key])
+        decoded.clear()
+        stack._cache.clear()
+        stack._cached = 0
+        got = stack[1:3, 9:17, 4:20]
+        np.testing.assert_array_equal(got, data[1:3, 9:17, 4:20])
+        rows = write["rowsperstrip"]
+        assert len(decoded) == 2 * (16 // rows - 9 // rows + 1)  # the strips of rows 9-16
+        np.testing.assert_array_equal(vol.read(), np.moveaxis(data, -1, 0) if rgb else data)
+        assert whole == []
+
+
+def test_compressed_slices_with_other_tags_keep_their_own_decoder(tmp_path: Path) -> None:
+    """A slice compressed otherwise than the first decodes with its own tags."""
+    data = np.arange(4 * 20 * 16, dtype=np.uint16).reshape(4, 20, 16)
+    _stack(tmp_path / "s", data, compression="lzw", rowsperstrip=4)
+    tifffile.imwrite(tmp_path / "s" / "z2.tif", data[2], compression="zlib", predictor=True,
+                     rowsperstrip=7)
+    with open_input(tmp_path / "s") as vol:
+        assert len({sp.decode for sp in vol.source.raw.values()}) == 2
+        np.testing.assert_array_equal(vol.read(), data)
+        np.testing.assert_array_equal(vol.source[:, 5:15, 3:9], data[:, 5:15, 3:9])
+
+
+def test_damaged_strip_raises_naming_the_slice(tmp_path: Path) -> None:
+    data = np.random.default_rng(4).integers(0, 65535, (3, 32, 32), dtype=np.uint16)
+    _stack(tmp_path / "s", data, compression="zlib", rowsperstrip=8)
+    victim = tmp_path / "s" / "z1.tif"
+    with open_input(tmp_path / "s") as vol:
+        sp = vol.source.raw[str(victim)]
+        raw = bytearray(victim.read_bytes())
+        off = int(sp.offsets[2])
+        raw[off:off + 16] = b"\\xff" * 16  # strip 2 (rows 16-23) no longer inflates
+        victim.write_bytes(bytes(raw))
+        before = tree_hashes(tmp_path / "s")
+        np.testing.assert_array_equal(vol.source[:, :16, :], data[:, :16, :])
+        with pytest.raises(CorruptDataError, match=r"strip 2 of the slice .*z1\.tif"):
+            vol.source[:, 10:20, :]
+        assert tree_hashes(tmp_path / "s") == before

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import CorruptDataError
+from .slice_strips import StripPlane, read_strip, strip_plane
 from .tiff_common import _imagej_sizes, _natural_key, check_log, is_glob, quiet_tifffile
 from .volume import CANONICAL_AXES, Volume
 
@@ -222,7 +223,11 @@ def _raw_plane(tif: Any, shape: tuple[int, ...]) -> RawPlane | None:
     return RawPlane(int(page.dataoffsets[0]), rowbytes, dtype)
 
 
-def _tiff_layout(path: str) -> tuple[tuple[int, ...], np.dtype, RawPlane | None]:
+#: Where a slice's pixels lie: read in place, decoded strip by strip, or (None) whole.
+Layout = RawPlane | StripPlane | None
+
+
+def _tiff_layout(path: str, like: Layout = None) -> tuple[tuple[int, ...], np.dtype, Layout]:
     import tifffile
 
     with quiet_tifffile() as log, tifffile.TiffFile(path) as tif:
@@ -242,7 +247,10 @@ def _tiff_layout(path: str) -> tuple[tuple[int, ...], np.dtype, RawPlane | None]
                         f"end ({size} bytes); the slice is incomplete - copy it again"
                     )
         shape = tuple(int(n) for n in s.shape)
-        return shape, np.dtype(s.dtype), _raw_plane(tif, shape)
+        where: Layout = _raw_plane(tif, shape)
+        if where is None:
+            where = strip_plane(tif, shape, like if isinstance(like, StripPlane) else None)
+        return shape, np.dtype(s.dtype), where
 
 
 class _Twin:
@@ -290,12 +298,13 @@ def slice_header(path: str) -> tuple[tuple[int, ...], np.dtype]:
     return shape, dtype
 
 
-def slice_layout(path: str) -> tuple[tuple[int, ...], np.dtype, RawPlane | None]:
-    """:func:`slice_header`, and where the pixels lie when they can be read in place."""
+def slice_layout(path: str, like: Layout = None) -> tuple[tuple[int, ...], np.dtype, Layout]:
+    """:func:`slice_header`, and where the pixels lie when they can be read in place or
+    strip by strip (``like``: the first slice's, whose strip decoder is shared)."""
     low = path.lower()
     try:
         if low.endswith(TIFF_SUFFIXES):
-            return _tiff_layout(path)
+            return _tiff_layout(path, like)
         if low.endswith(PNG_SUFFIXES):
             return (*_png_header(path), None)
         return (*_jp2_header(path), None)
@@ -327,15 +336,17 @@ class SliceStack:
     """The slices as one array-like: (grid axes..., y, x[, samples]), read lazily."""
 
     def __init__(self, grid: np.ndarray, plane: tuple[int, ...], dtype: np.dtype,
-                 cache_bytes: int, raw: dict[str, RawPlane] | None = None) -> None:
+                 cache_bytes: int, raw: dict[str, RawPlane | StripPlane] | None = None
+                 ) -> None:
         self.grid = grid
-        #: The slices read in place (:class:`RawPlane`), by file name.
+        #: The slices read in place (:class:`RawPlane`) or by strips
+        #: (:class:`~unizarr.readers.slice_strips.StripPlane`), by file name.
         self.raw = raw or {}
         self.plane = plane
         self.dtype = np.dtype(dtype)
         self.shape = tuple(grid.shape) + plane
         self.ndim = len(self.shape)
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache: OrderedDict[Any, np.ndarray] = OrderedDict()  # path or (path, strip)
         self._cache_bytes = cache_bytes
         self._cached = 0
         self._lock = threading.Lock()
@@ -397,6 +408,39 @@ class SliceStack:
         if not direct:
             out[...] = buf[(first,) + tuple(inner[1:])]
 
+    def _strip(self, path: str, sp: StripPlane, index: int) -> np.ndarray:
+        """One decoded strip, through the cache (the blocks beside each other along x
+        ask for the same strips, two threads at a time in step)."""
+        key = (path, index)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        seg = read_strip(path, sp, index, self.plane)
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = seg
+                self._cached += seg.nbytes
+            while self._cache and self._cached > self._cache_bytes:
+                self._cached -= self._cache.popitem(last=False)[1].nbytes
+        return seg
+
+    def _read_strips(self, path: str, sp: StripPlane, rows: tuple[int, int, Any],
+                     inner: tuple[Any, ...], out: np.ndarray) -> None:
+        """``plane[inner]`` of a compressed slice into ``out``, decoding only the strips
+        that hold the rows ``inner`` spans."""
+        lo, hi, first = rows
+        if out.size == 0 or hi <= lo:
+            return
+        target = out if isinstance(first, slice) else out[np.newaxis]
+        rest = (slice(None),) + tuple(inner[1:])
+        for i in range(lo // sp.rows, (hi - 1) // sp.rows + 1):
+            start = i * sp.rows
+            seg = self._strip(path, sp, i)
+            a, b = max(lo, start), min(hi, start + seg.shape[0])
+            target[a - lo:b - lo] = seg[a - start:b - start][rest]
+
     def __getitem__(self, key: Any) -> np.ndarray:
         key = key if isinstance(key, tuple) else (key,)
         key = key + (slice(None),) * (self.ndim - len(key))
@@ -410,8 +454,10 @@ class SliceStack:
         for pos in np.ndindex(*(len(r) for r in outer)):
             f = self.grid[tuple(r[i] for r, i in zip(outer, pos))]
             raw = self.raw.get(f)
-            if raw is not None and rows is not None:
+            if isinstance(raw, RawPlane) and rows is not None:
                 self._read_rows(f, raw, rows, inner, out[pos])
+            elif isinstance(raw, StripPlane) and rows is not None:
+                self._read_strips(f, raw, rows, inner, out[pos])
             else:
                 out[pos] = self._plane(f)[inner]
         squeeze = tuple(i for i, k in enumerate(key[:ng]) if not isinstance(k, slice))
@@ -454,13 +500,13 @@ def read_slices(
     axes_outer, grid = arrange(files, pattern)
     flat = list(grid.ravel())
     plane, dtype, first_raw = slice_layout(flat[0])
-    raw = {flat[0]: first_raw} if first_raw is not None else {}
-    twin = _Twin(flat[0], first_raw, plane[0]) if first_raw is not None else None
+    raw: dict[str, RawPlane | StripPlane] = {flat[0]: first_raw} if first_raw is not None else {}
+    twin = _Twin(flat[0], first_raw, plane[0]) if isinstance(first_raw, RawPlane) else None
     for f in flat[1:]:
         if twin is not None and twin.matches(f):
-            raw[f] = first_raw
+            raw[f] = first_raw  # type: ignore[assignment]
             continue
-        shape, dt, where = slice_layout(f)
+        shape, dt, where = slice_layout(f, first_raw)
         if where is not None:
             raw[f] = where
         if shape != plane or dt != dtype:
