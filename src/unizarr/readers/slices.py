@@ -13,9 +13,11 @@ read only when a block of the output needs it. An uncompressed TIFF slice (tifff
 and most acquisition software's default) is read in place: a block reads only the rows
 it needs, straight from the file into the block, so nothing of a slice is held between
 blocks and a block of a shard column costs that block's bytes, not whole slices.
-Other slices (compressed TIFF, PNG, JPEG 2000) are decoded whole and kept in a small
-cache (an eighth of the conversion's ``--max-memory``, or ``slice_cache`` bytes), so the
-blocks of one slab of slices decode each file once when the slab fits.
+A compressed TIFF slice in strips decodes only the strips holding a block's rows
+(:mod:`unizarr.readers.slice_strips`); tiled TIFF, PNG and JPEG 2000 slices are decoded
+whole. Decoded strips and slices are kept in a small cache (an eighth of the
+conversion's ``--max-memory``, or ``slice_cache`` bytes), so the blocks of one slab
+decode each file (or strip) once when the slab fits.
 """
 
 from __future__ import annotations
