@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,6 +51,16 @@ def _add(into: list[str], lock: threading.Lock, lib: str, text: str) -> None:
             into.append(line)
 
 
+def _holding(logger: logging.Logger, added: list[tuple[logging.Logger, logging.Handler]]
+             ) -> Callable[[logging.Handler], None]:
+    """An ``addHandler`` for ``logger`` that holds the handler back in ``added``."""
+
+    def hold(h: logging.Handler) -> None:
+        added.append((logger, h))
+
+    return hold
+
+
 @contextmanager
 def library_messages() -> Iterator[list[str]]:
     """Collect the readers' libraries' log records (WARNING and up) and warnings.
@@ -77,9 +87,7 @@ def library_messages() -> Iterator[list[str]]:
         logging.Logger.addHandler(logger, handler)
         logger.propagate = False
         if name in IMPORT_HANDLERS:
-            logger.addHandler = (  # type: ignore[method-assign]
-                lambda h, _logger=logger: added.append((_logger, h))
-            )
+            logger.addHandler = _holding(logger, added)  # type: ignore[method-assign,assignment]
     with warnings.catch_warnings():
         shown = warnings.showwarning
 
@@ -99,7 +107,7 @@ def library_messages() -> Iterator[list[str]]:
                 if logger.name in IMPORT_HANDLERS:
                     del logger.addHandler  # the class's method again ...
                 if add is not None:
-                    logger.addHandler = add  # ... or an enclosing block's
+                    logger.addHandler = add  # type: ignore[method-assign]  # an enclosing block's
                 logger.removeHandler(handler)
                 for h in handlers:
                     logging.Logger.addHandler(logger, h)

@@ -398,7 +398,8 @@ class SliceStack:
         want = buf.nbytes
         try:
             with open(path, "rb", buffering=0) as f:
-                got = os.preadv(f.fileno(), [memoryview(buf).cast("B")], raw.offset + lo * raw.rowbytes)
+                got = os.preadv(f.fileno(), [memoryview(buf.data).cast("B")],
+                                raw.offset + lo * raw.rowbytes)
         except OSError as exc:
             raise CorruptDataError(f"cannot read the slice {path}: {exc}") from None
         if got != want:
