@@ -3,7 +3,8 @@
 Rows (issue #16):
 
 (a) ``slices``: a folder of N uint16 TIFF slices of E x E -> OME-Zarr v3, sharded, with
-    a pyramid. Peers: stack-to-chunk, ngff-zarr's CLI, EuBI-Bridge (when installed), and
+    a pyramid; unizarr with 512^3 shards and with ``--shard auto`` (the shard the
+    budget picks: 256^3 at 512M, the layout that fits ``--max-memory``). Peers: stack-to-chunk, ngff-zarr's CLI, EuBI-Bridge (when installed), and
     a plain tifffile + TensorStore script (level 0 only: the floor of any converter).
 (b) ``niigz``: an S^3 uint16 ``.nii.gz`` -> OME-Zarr; the same volume as plain ``.nii``
     is unizarr's own baseline (target: ``.nii.gz`` <= 2x ``.nii``). Peers: nifti-zarr's
@@ -116,10 +117,10 @@ def prepare(work: Path, args: argparse.Namespace) -> dict[str, Path]:
     return paths
 
 
-def _uz(driver: str, src: Path, out: Path, mem: str) -> list[str]:
+def _uz(driver: str, src: Path, out: Path, mem: str, shard: str = str(SHARD)) -> list[str]:
     return [PY, "-m", "unizarr.cli", "convert", str(src), str(out), "--quiet",
             "--driver", driver, "--zarr-version", "3", "--chunk", str(CHUNK),
-            "--shard", str(SHARD), "--max-memory", mem]
+            "--shard", shard, "--max-memory", mem]
 
 
 def _plain_script(src: Path, out: Path) -> list[str]:
@@ -202,6 +203,9 @@ def jobs(paths: dict[str, Path], mem: str, args: argparse.Namespace) -> dict[str
     return {
         "slices:uz.zarr-python": lambda o: _uz("zarr-python", s, o, mem),
         "slices:uz.tensorstore": lambda o: _uz("tensorstore", s, o, mem),
+        # the shard the budget picks (256^3 at 512M): what fits --max-memory
+        "slices:uz.zarr-python(auto)": lambda o: _uz("zarr-python", s, o, mem, "auto"),
+        "slices:uz.tensorstore(auto)": lambda o: _uz("tensorstore", s, o, mem, "auto"),
         "slices:tifffile+tensorstore(L0)": lambda o: _plain_script(s, o),
         "slices:stack-to-chunk": lambda o: _stack_to_chunk(s, o, args.stack_to_chunk_python),
         "slices:ngff-zarr": lambda o: _ngff_zarr(s, o),
@@ -264,9 +268,10 @@ def target_ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
         gz, plain = results.get(f"niigz:uz.{drv}", {}), results.get(f"niigz:uz.{drv}(.nii)", {})
         if "median_s" in gz and "median_s" in plain:
             ratios[f"niigz/nii {drv}"] = gz["median_s"] / plain["median_s"]
-        mine = results.get(f"slices:uz.{drv}", {})
-        if peers and "median_s" in mine:
-            ratios[f"slices uz.{drv}/fastest peer"] = mine["median_s"] / min(peers.values())
+        for tag in ("", "(auto)"):
+            mine = results.get(f"slices:uz.{drv}{tag}", {})
+            if peers and "median_s" in mine:
+                ratios[f"slices uz.{drv}{tag}/fastest peer"] = mine["median_s"] / min(peers.values())
     return ratios
 
 
@@ -278,15 +283,17 @@ def describe_targets(ratios: dict[str, float], results: dict[str, dict[str, Any]
              and "median_s" in r}
     fastest = min(peers, key=peers.__getitem__) if peers else None
     for drv in ("zarr-python", "tensorstore"):
-        key = f"slices uz.{drv}/fastest peer"
-        rss = results.get(f"slices:uz.{drv}", {}).get("peak_rss_mib")
-        if key in ratios:
-            ok = ratios[key] <= 0.5 and rss is not None and rss <= 512
-            lines.append(f"(a) {drv}: {ratios[key]:.2f}x the fastest peer ({fastest}), "
-                         f"peak {rss:.0f} MiB  [target <= 0.5x at <= 512 MiB: "
-                         f"{'met' if ok else 'NOT met'}]")
-        else:
-            lines.append(f"(a) {drv}: no ratio (a unizarr or every peer row is missing)")
+        for tag, shard in (("", f"--shard {SHARD}"), ("(auto)", "--shard auto")):
+            key = f"slices uz.{drv}{tag}/fastest peer"
+            rss = results.get(f"slices:uz.{drv}{tag}", {}).get("peak_rss_mib")
+            if key in ratios:
+                ok = ratios[key] <= 0.5 and rss is not None and rss <= 512
+                lines.append(f"(a) {drv} {shard}: {ratios[key]:.2f}x the fastest peer "
+                             f"({fastest}), peak {rss:.0f} MiB  [target <= 0.5x at <= 512 "
+                             f"MiB: {'met' if ok else 'NOT met'}]")
+            else:
+                lines.append(f"(a) {drv} {shard}: no ratio (a unizarr or every peer row "
+                             "is missing)")
         key = f"niigz/nii {drv}"
         if key in ratios:
             lines.append(f"(b) {drv}: .nii.gz = {ratios[key]:.2f}x .nii  [target <= 2x: "

@@ -65,3 +65,29 @@ def test_other_warnings_still_show_and_handlers_come_back(tmp_path: Path) -> Non
     assert notes == [f"nibabel: {FIX}; setting to abs of pixdim values"]
     assert [str(w.message) for w in shown] == ["not a library's"]
     assert logging.getLogger("nibabel.global").handlers == before
+
+
+def test_library_first_imported_inside_the_block_stays_quiet(tmp_path: Path) -> None:
+    """nibabel and pydicom are not imported up front (their import would cost every
+    conversion half a second): the stderr handlers they add on import while the block
+    runs are held back, so a fresh interpreter that first imports nibabel inside the
+    block prints nothing, collects the line, and has nibabel's handler after it."""
+    path = tmp_path / "neg.nii"
+    _negative_pixdim(path)
+    script = f"""
+import logging, sys
+from unizarr.readers.library_log import library_messages
+assert "nibabel" not in sys.modules and "pydicom" not in sys.modules
+with library_messages() as found:
+    import nibabel, pydicom
+    nibabel.load({str(path)!r}).header.get_zooms()
+    logging.getLogger("pydicom").warning("from pydicom")
+print(found)
+print(len(logging.getLogger("nibabel.global").handlers))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    ok(proc)
+    assert proc.stderr == ""
+    found, handlers = proc.stdout.splitlines()
+    assert FIX in found and "pydicom: from pydicom" in found
+    assert int(handlers) >= 1  # nibabel's own handler, attached after the block

@@ -135,10 +135,12 @@ def test_jpeg2000_slices_lossless(tmp_path: Path, suffix: str) -> None:
 
 
 def test_blocks_of_one_slab_decode_each_slice_once(tmp_path: Path) -> None:
+    """Tiled slices are decoded whole: the blocks of one slab share a cache."""
     data = _data((4, 32, 32))
     (tmp_path / "s").mkdir()
     for z, plane in enumerate(data):
-        tifffile.imwrite(tmp_path / "s" / f"z{z}.tif", plane)
+        tifffile.imwrite(tmp_path / "s" / f"z{z}.tif", plane, compression="zlib",
+                         tile=(16, 16))
     with open_input(tmp_path / "s") as vol:
         stack = vol.source
         calls: list[str] = []

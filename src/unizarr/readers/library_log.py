@@ -14,13 +14,18 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 #: Loggers of the libraries unizarr reads inputs with (children included).
 LIBRARIES = ("nibabel", "tifffile", "pydicom", "h5py", "imagecodecs", "czifile", "nd2",
              "liffile", "pylibCZIrw", "glymur", "PIL")
+
+#: Loggers a library adds a stderr handler to when it is imported (nibabel's
+#: imageglobals, pydicom's config). Only these hold back handlers added in the block:
+#: others (e.g. unizarr's own tifffile log capture) must attach theirs at once.
+IMPORT_HANDLERS = frozenset({"nibabel.global", "pydicom"})
 
 
 def _library_of(name: str) -> str | None:
@@ -46,6 +51,16 @@ def _add(into: list[str], lock: threading.Lock, lib: str, text: str) -> None:
             into.append(line)
 
 
+def _holding(logger: logging.Logger, added: list[tuple[logging.Logger, logging.Handler]]
+             ) -> Callable[[logging.Handler], None]:
+    """An ``addHandler`` for ``logger`` that holds the handler back in ``added``."""
+
+    def hold(h: logging.Handler) -> None:
+        added.append((logger, h))
+
+    return hold
+
+
 @contextmanager
 def library_messages() -> Iterator[list[str]]:
     """Collect the readers' libraries' log records (WARNING and up) and warnings.
@@ -56,22 +71,23 @@ def library_messages() -> Iterator[list[str]]:
     """
     found: list[str] = []
     handler = _Collector(found)
-    # nibabel adds its stderr handler to "nibabel.global" when first imported: import
-    # it now, or that handler would arrive after ours and print anyway.
-    for module in ("nibabel.imageglobals", "pydicom.config"):
-        try:
-            __import__(module)
-        except ImportError:
-            pass
-    saved: list[tuple[logging.Logger, list[logging.Handler], bool]] = []
+    # nibabel adds its stderr handler to "nibabel.global" when first imported, and
+    # pydicom may add one to "pydicom": a handler a library adds while the block runs
+    # is held back until it ends (importing them first instead would cost every
+    # conversion their import time, half a second, whatever the input).
+    saved: list[tuple[logging.Logger, list[logging.Handler], bool, Any]] = []
+    added: list[tuple[logging.Logger, logging.Handler]] = []
     names = set(LIBRARIES) | {"nibabel.global"}  # nibabel's own stderr handler lives here
     for name in sorted(names):
         logger = logging.getLogger(name)
-        saved.append((logger, list(logger.handlers), logger.propagate))
+        saved.append((logger, list(logger.handlers), logger.propagate,
+                      logger.__dict__.get("addHandler")))
         for h in list(logger.handlers):
             logger.removeHandler(h)
-        logger.addHandler(handler)
+        logging.Logger.addHandler(logger, handler)
         logger.propagate = False
+        if name in IMPORT_HANDLERS:
+            logger.addHandler = _holding(logger, added)  # type: ignore[method-assign,assignment]
     with warnings.catch_warnings():
         shown = warnings.showwarning
 
@@ -87,11 +103,17 @@ def library_messages() -> Iterator[list[str]]:
         try:
             yield found
         finally:
-            for logger, handlers, propagate in saved:
+            for logger, handlers, propagate, add in saved:
+                if logger.name in IMPORT_HANDLERS:
+                    del logger.addHandler  # the class's method again ...
+                if add is not None:
+                    logger.addHandler = add  # type: ignore[method-assign]  # an enclosing block's
                 logger.removeHandler(handler)
                 for h in handlers:
-                    logger.addHandler(h)
+                    logging.Logger.addHandler(logger, h)
                 logger.propagate = propagate
+            for logger, h in added:
+                logger.addHandler(h)
 
 
 def _library_of_file(filename: str) -> str | None:
