@@ -29,6 +29,7 @@ from ..registry import register_driver
 from ..storage import check_options, fsspec_target
 from ..threads import shared_pool, shared_semaphore, usable_cpus
 from . import _cached_reads as cached_reads
+from ._shard_writer import ShardEncoder
 
 #: ``memory://`` stores of this process, shared by every handle (and by both drivers'
 #: notion of "the same URL" within one process).
@@ -185,6 +186,25 @@ def _pool() -> Any:
     return shared_pool("zarr-write", usable_cpus())
 
 
+def _encode_pool() -> Any:
+    # (not the "zarr-write" pool: its threads wait on these tasks)
+    return shared_pool("zarr-encode", usable_cpus())
+
+
+#: Decoded bytes of the shards one whole-shard write encodes at the same time; each
+#: holds its encoded chunks and their concatenation until stored (256^3 uint16 shards:
+#: two at a time on two cores; 512^3: one, its chunks encoded in parallel).
+SHARDS_IN_FLIGHT_BYTES = 64 << 20
+
+
+def _whole_blocks(region: tuple[slice, ...], block: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+    """Whether ``region`` covers whole write blocks only (clipped at the array's edge)."""
+    return all(
+        s.step in (1, None) and s.start % b == 0 and (s.stop % b == 0 or s.stop == n) and s.stop > s.start
+        for s, b, n in zip(region, block, shape)
+    )
+
+
 def _shard_slots() -> threading.BoundedSemaphore:
     return shared_semaphore("zarr-shards", max(1, usable_cpus() // 2))
 
@@ -291,9 +311,15 @@ class ZarrPythonArray(ZarrArray):
 
     def _write_blocks(self, region: tuple[slice, ...], value: np.ndarray) -> None:
         native = self._native
-        if not _every_chunk_holds_data(
+        dense_ok = _every_chunk_holds_data(
             region, value, self.chunks, self.write_block, self.shape, native.fill_value
-        ):
+        )
+        if self.chunks != self.write_block and _whole_blocks(region, self.write_block, self.shape):
+            encoder = self._shard_encoder_dense if dense_ok else self._shard_encoder
+            if encoder is not None:
+                self._write_shards(encoder, region, value, self._dense if dense_ok else native)
+                return
+        if not dense_ok:
             native[region] = value
             return
         # zarr-python compares every chunk with the fill value (to skip storing empty
@@ -326,6 +352,50 @@ class ZarrPythonArray(ZarrArray):
             one(*blocks[0])
             return
         list(_pool().map(lambda b: one(*b), blocks))
+
+    def _write_shards(
+        self, encoder: ShardEncoder, region: tuple[slice, ...], value: np.ndarray, target: zarr.Array
+    ) -> None:
+        """Write the whole shards of ``region`` through ``encoder`` (see
+        :mod:`._shard_writer`): several shards at a time while their decoded size stays
+        within :data:`SHARDS_IN_FLIGHT_BYTES`, else one at a time with its inner chunks
+        encoded in parallel."""
+        blocks = list(_split(region, self.write_block))
+        workers = usable_cpus()
+        at_once = max(1, min(workers, len(blocks), SHARDS_IN_FLIGHT_BYTES // max(1, encoder.shard_nbytes)))
+        inner = _encode_pool() if at_once < workers else None
+        shard = self.write_block
+
+        def one(sub: tuple[slice, ...], local: tuple[slice, ...]) -> None:
+            index = tuple(s.start // b for s, b in zip(sub, shard))
+            if encoder.covers_outside_chunks(sub) and encoder.exists(index):
+                # a stored edge shard may hold chunks outside the array, which
+                # zarr-python's own (partial) write keeps: let it merge them
+                target[sub] = value[local]
+                return
+            encoder.write(index, value[local], inner)
+
+        if at_once == 1:
+            for b in blocks:
+                one(*b)
+            return
+        slots = threading.BoundedSemaphore(at_once)
+
+        def limited(b: tuple[tuple[slice, ...], tuple[slice, ...]]) -> None:
+            with slots:
+                one(*b)
+
+        list(_pool().map(limited, blocks))
+
+    @functools.cached_property
+    def _shard_encoder(self) -> ShardEncoder | None:
+        """Whole-shard encoder of the array as configured (empty chunks omitted)."""
+        return ShardEncoder.for_array(self._native)
+
+    @functools.cached_property
+    def _shard_encoder_dense(self) -> ShardEncoder | None:
+        """Whole-shard encoder storing every chunk (see :attr:`_dense`)."""
+        return ShardEncoder.for_array(self._dense)
 
     @functools.cached_property
     def _dense(self) -> zarr.Array:
