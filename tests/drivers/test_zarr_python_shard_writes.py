@@ -172,7 +172,8 @@ def test_stored_chunks_outside_a_shrunk_array_are_kept(tmp_path, shard_writes):
     _check_readers(ours, data)
 
 
-def test_new_path_writes_what_the_old_path_wrote(tmp_path, driver, zarr_version, monkeypatch):
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_new_path_writes_what_the_old_path_wrote(tmp_path, driver, zarr_version, order, monkeypatch):
     """Through unizarr's own options (Blosc lz4, 128-style layout scaled down), the new
     whole-shard path and the old one (zarr-python's sharding codec) store identical
     files on both Zarr versions (v2 has no shards: the same path); each driver reads
@@ -187,7 +188,8 @@ def test_new_path_writes_what_the_old_path_wrote(tmp_path, driver, zarr_version,
         path = str(tmp_path / f"{label}.zarr")
         arr = uz.open_array(path, "w", driver="zarr-python", zarr_version=zarr_version, shape=SHAPE,
                             dtype="uint16", chunks=(8,), shards=shards, compressor="blosc",
-                            compressor_opt={"cname": "lz4", "clevel": 5, "shuffle": "shuffle"})
+                            compressor_opt={"cname": "lz4", "clevel": 5, "shuffle": "shuffle"},
+                            order=order)
         if fast and zarr_version == 3:
             assert arr._shard_encoder is not None and arr._shard_encoder_dense is not None
         arr[...] = data
