@@ -169,7 +169,7 @@ class ShardEncoder:
         else:  # crosses the array's edge: padded with the fill value, as zarr-python pads
             block = np.full(self.chunk, self._fill, dtype=self.dtype)
             block[tuple(slice(0, n) for n in part.shape)] = part
-        nd = self._prototype.nd_buffer.from_ndarray_like(block)
+        nd = self._prototype.nd_buffer.from_numpy_array(block)
         if not self._write_empty and nd.all_equal(self._fill):
             return None
         return self._encode_chunk(nd)
