@@ -33,6 +33,24 @@ from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
+
+try:  # zarr-python internals (3.1): without them, zarr-python writes every shard itself
+    from zarr.codecs.sharding import (
+        MAX_UINT_64,
+        ShardingCodec,
+        ShardingCodecIndexLocation,
+        _ShardIndex,
+    )
+    from zarr.core.array_spec import ArraySpec
+    from zarr.core.chunk_grids import RegularChunkGrid
+    from zarr.core.codec_pipeline import BatchedCodecPipeline, fill_value_or_default
+    from zarr.core.indexing import morton_order_iter
+
+    _INTERNALS = True
+except ImportError:  # pragma: no cover - another zarr-python
+    _INTERNALS = False
 
 #: Codecs whose ``_encode_sync`` is exactly what their ``_encode_single`` runs (zarr 3.1).
 _SYNC_CODECS = frozenset({
@@ -69,8 +87,6 @@ class ShardEncoder:
 
     def __init__(self, array: Any, sharding: Any, shard_spec: Any, chunk_encode: Any,
                  index_encode: Any) -> None:
-        from zarr.core.indexing import morton_order_iter
-
         meta = array.metadata
         self._store = array.store_path.store
         self._path = array.store_path.path
@@ -86,16 +102,10 @@ class ShardEncoder:
         self._chunk_spec = sharding._get_chunk_spec(shard_spec)
         self._encode_chunk = chunk_encode
         self._encode_index = index_encode
-        from zarr.codecs.sharding import ShardingCodecIndexLocation
-
         self._at_start = sharding.index_location == ShardingCodecIndexLocation.start
         self._write_empty = bool(shard_spec.config.write_empty_chunks)
-        from zarr.core.buffer import default_buffer_prototype
-
         self._prototype = default_buffer_prototype()
         self.dtype = np.dtype(meta.data_type.to_native_dtype())
-        from zarr.core.codec_pipeline import fill_value_or_default
-
         self._fill = fill_value_or_default(self._chunk_spec)
 
     @classmethod
@@ -103,13 +113,9 @@ class ShardEncoder:
         """The encoder of ``array`` (a ``zarr.Array``), or ``None`` when zarr-python must
         write its shards itself (not sharded, another codec pipeline, an unknown codec,
         a zarr-python without the internals relied on)."""
+        if not _INTERNALS:
+            return None
         try:
-            from zarr.codecs.sharding import ShardingCodec
-            from zarr.core.array_spec import ArraySpec
-            from zarr.core.buffer import default_buffer_prototype
-            from zarr.core.chunk_grids import RegularChunkGrid
-            from zarr.core.codec_pipeline import BatchedCodecPipeline
-
             native = array._async_array
             meta = native.metadata
             if getattr(meta, "zarr_format", None) != 3 or not isinstance(meta.chunk_grid, RegularChunkGrid):
@@ -153,8 +159,6 @@ class ShardEncoder:
         )
 
     def exists(self, index: Sequence[int]) -> bool:
-        from zarr.core.sync import sync
-
         return bool(sync(self._store.exists(self.key(index))))
 
     def _encode_one(self, value: np.ndarray, coords: tuple[int, ...]) -> Any:
@@ -177,8 +181,6 @@ class ShardEncoder:
     def encode(self, value: np.ndarray, pool: Executor | None) -> Any:
         """The stored form of a whole shard holding ``value`` (its part inside the array,
         C order), or ``None`` when every inner chunk is omitted."""
-        from zarr.codecs.sharding import _ShardIndex
-
         coords = self._order
         if pool is None:
             encoded = [self._encode_one(value, c) for c in coords]
@@ -197,8 +199,6 @@ class ShardEncoder:
             return None
         index_bytes = self._index_bytes(index)
         if self._at_start:
-            from zarr.codecs.sharding import MAX_UINT_64
-
             used = index.offsets_and_lengths[..., 0] != MAX_UINT_64
             index.offsets_and_lengths[used, 0] += len(index_bytes)
             buffers.insert(0, self._index_bytes(index))
@@ -213,8 +213,6 @@ class ShardEncoder:
     def write(self, index: Sequence[int], value: np.ndarray, pool: Executor | None) -> None:
         """Store the whole shard at grid ``index`` holding ``value`` (delete it when no
         inner chunk is stored, as zarr-python does)."""
-        from zarr.core.sync import sync
-
         buf = self.encode(value, pool)
         key = self.key(index)
         if buf is None:
