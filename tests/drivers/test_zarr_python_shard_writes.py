@@ -13,7 +13,7 @@ from zarr.codecs import BloscCodec, BytesCodec, GzipCodec, ShardingCodec, Transp
 
 import unizarr as uz
 from tests.adversarial.conftest import tree_hashes
-from unizarr.drivers import _shard_writer, zarr_python
+from unizarr.drivers import _shard_writer
 
 SHAPE = (40, 36, 20)  # 2.5 x 2.25 x 1.25 shards: edge shards with chunks outside the array
 CHUNKS = (8, 8, 8)
@@ -24,13 +24,13 @@ SHARDS = (16, 16, 16)
 def shard_writes(monkeypatch):
     """Counts the shards the fast path stores (a spy: the real method runs)."""
     calls = []
-    real = _shard_writer.ShardEncoder.write
+    real = _shard_writer.ShardEncoder.store
 
-    def spy(self, index, value, pool):
+    def spy(self, index, buf):
         calls.append(tuple(index))
-        return real(self, index, value, pool)
+        return real(self, index, buf)
 
-    monkeypatch.setattr(_shard_writer.ShardEncoder, "write", spy)
+    monkeypatch.setattr(_shard_writer.ShardEncoder, "store", spy)
     return calls
 
 
@@ -101,11 +101,8 @@ def _check_readers(path: str, data: np.ndarray) -> None:
     np.testing.assert_array_equal(uz.open_array(path, "r", driver="tensorstore")[...], data)
 
 
-@pytest.mark.parametrize("one_at_a_time", [False, True], ids=["shards-parallel", "chunks-parallel"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_every_file_is_zarr_pythons(tmp_path, case, one_at_a_time, shard_writes, monkeypatch):
-    if one_at_a_time:  # one shard in flight, its inner chunks encoded in parallel
-        monkeypatch.setattr(zarr_python, "SHARDS_IN_FLIGHT_BYTES", 1)
+def test_every_file_is_zarr_pythons(tmp_path, case, shard_writes):
     dtype, fill, _ = CASES[case]
     rng = np.random.default_rng(3)
     for kind, data in (("sparse", _data(dtype, fill, rng)), ("dense", _dense(dtype, fill, rng))):
@@ -145,7 +142,8 @@ def test_region_writes_and_partial_shards(tmp_path, shard_writes):
     plain, ours = _pair(tmp_path, "u2-blosc")
     zp, us = zarr.open_array(plain, mode="r+"), uz.open_array(ours, "r+", driver="zarr-python")
     # (region, shards it covers whole: written by the fast path)
-    for region, whole in [(np.s_[16:40, :, :], 12), (np.s_[:16, 16:36, 0:20], 4),
+    for region, whole in [(np.s_[:16, :16, :16], 1),  # one shard: chunks encoded in parallel
+                          (np.s_[16:40, :, :], 12), (np.s_[:16, 16:36, 0:20], 4),
                           (np.s_[3:11, 5:30, 2:19], 0),
                           # shard (2, 0, 0) has a chunk outside the array and is stored
                           # by now: zarr-python merges it
@@ -262,8 +260,8 @@ opts = dict(driver="zarr-python", zarr_version=3, chunks=(64,), shards=(128,),
 warm = np.ones((128, 128, 128), volume.dtype)  # thread pools, codecs, first-call imports
 uz.open_array(out + ".warm", "w", shape=warm.shape, dtype=warm.dtype, data=warm, **opts)
 shards = []
-real = _shard_writer.ShardEncoder.write
-_shard_writer.ShardEncoder.write = lambda self, i, v, p: (shards.append(i), real(self, i, v, p))[1]
+real = _shard_writer.ShardEncoder.store
+_shard_writer.ShardEncoder.store = lambda self, i, b: (shards.append(i), real(self, i, b))[1]
 base = peak = anon()
 stop = threading.Event()
 def sample():

@@ -213,7 +213,10 @@ class ShardEncoder:
     def write(self, index: Sequence[int], value: np.ndarray, pool: Executor | None) -> None:
         """Store the whole shard at grid ``index`` holding ``value`` (delete it when no
         inner chunk is stored, as zarr-python does)."""
-        buf = self.encode(value, pool)
+        self.store(index, self.encode(value, pool))
+
+    def store(self, index: Sequence[int], buf: Any) -> None:
+        """Store ``buf`` (from :meth:`encode`) as the shard at grid ``index``."""
         key = self.key(index)
         if buf is None:
             sync(self._store.delete(key))

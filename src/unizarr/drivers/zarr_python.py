@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Iterator
+from concurrent.futures import wait as futures_wait
 from typing import Any
 
 import numpy as np
@@ -191,10 +192,6 @@ def _encode_pool() -> Any:
     return shared_pool("zarr-encode", usable_cpus())
 
 
-#: Decoded bytes of the shards one whole-shard write encodes at the same time; each
-#: holds its encoded chunks and their concatenation until stored (256^3 uint16 shards:
-#: two at a time on two cores; 512^3: one, its chunks encoded in parallel).
-SHARDS_IN_FLIGHT_BYTES = 64 << 20
 
 
 def _whole_blocks(region: tuple[slice, ...], block: tuple[int, ...], shape: tuple[int, ...]) -> bool:
@@ -203,6 +200,10 @@ def _whole_blocks(region: tuple[slice, ...], block: tuple[int, ...], shape: tupl
         s.step in (1, None) and s.start % b == 0 and (s.stop % b == 0 or s.stop == n) and s.stop > s.start
         for s, b, n in zip(region, block, shape)
     )
+
+
+def _encode_slots() -> threading.BoundedSemaphore:
+    return shared_semaphore("zarr-shard-encode", usable_cpus())
 
 
 def _shard_slots() -> threading.BoundedSemaphore:
@@ -357,35 +358,62 @@ class ZarrPythonArray(ZarrArray):
         self, encoder: ShardEncoder, region: tuple[slice, ...], value: np.ndarray, target: zarr.Array
     ) -> None:
         """Write the whole shards of ``region`` through ``encoder`` (see
-        :mod:`._shard_writer`): several shards at a time while their decoded size stays
-        within :data:`SHARDS_IN_FLIGHT_BYTES`, else one at a time with its inner chunks
-        encoded in parallel."""
-        blocks = list(_split(region, self.write_block))
-        workers = usable_cpus()
-        at_once = max(1, min(workers, len(blocks), SHARDS_IN_FLIGHT_BYTES // max(1, encoder.shard_nbytes)))
-        inner = _encode_pool() if at_once < workers else None
-        shard = self.write_block
+        :mod:`._shard_writer`).
 
-        def one(sub: tuple[slice, ...], local: tuple[slice, ...]) -> None:
+        Several shards: one per core at a time, each encoded and stored by one thread
+        of the encoding pool (so the cores never wait on one another). One shard: its
+        inner chunks encoded on every core. On local disk, the shards in flight are
+        bounded per process (one per core, shared by every caller: the pyramid builder
+        writes from several threads) because each holds its encoded chunks and their
+        concatenation until stored (~40 MiB per 256^3 uint16 shard). Slots are taken by
+        the submitting thread, never by a pool thread, so pool threads never wait on a
+        caller that waits on them. All encoding runs on the same few threads: each
+        thread that allocates chunk buffers keeps a malloc arena of its own."""
+        shard = self.write_block
+        local = isinstance(getattr(self._ref.kv, "store", None), LocalStore)
+        slots = _encode_slots() if local else None
+        blocks = list(_split(region, self.write_block))
+        pool = _encode_pool() if usable_cpus() > 1 else None
+        parallel = len(blocks) > 1 and pool is not None
+
+        def one(block: tuple[tuple[slice, ...], tuple[slice, ...]], inner: Any) -> None:
+            sub, local_sel = block
             index = tuple(s.start // b for s, b in zip(sub, shard))
             if encoder.covers_outside_chunks(sub) and encoder.exists(index):
                 # a stored edge shard may hold chunks outside the array, which
                 # zarr-python's own (partial) write keeps: let it merge them
-                target[sub] = value[local]
+                target[sub] = value[local_sel]
                 return
-            encoder.write(index, value[local], inner)
+            encoder.write(index, value[local_sel], inner)
 
-        if at_once == 1:
+        if not parallel:
             for b in blocks:
-                one(*b)
+                if slots is None:
+                    one(b, pool)
+                else:
+                    with slots:
+                        one(b, pool)
             return
-        slots = threading.BoundedSemaphore(at_once)
-
-        def limited(b: tuple[tuple[slice, ...], tuple[slice, ...]]) -> None:
-            with slots:
-                one(*b)
-
-        list(_pool().map(limited, blocks))
+        assert pool is not None  # (for mypy: parallel implies a pool)
+        futures = []
+        try:
+            for b in blocks:
+                if slots is not None:
+                    slots.acquire()
+                try:
+                    future = pool.submit(one, b, None)
+                except BaseException:
+                    if slots is not None:
+                        slots.release()
+                    raise
+                if slots is not None:
+                    future.add_done_callback(lambda _f: slots.release())
+                futures.append(future)
+        finally:
+            # every submitted shard ends (stored or failed) before the write returns
+            futures_wait(futures)
+        for f in futures:
+            f.result()
 
     @functools.cached_property
     def _shard_encoder(self) -> ShardEncoder | None:
