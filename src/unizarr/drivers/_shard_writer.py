@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,8 @@ try:  # zarr-python internals (3.1): without them, zarr-python writes every shar
     from zarr.core.chunk_grids import RegularChunkGrid
     from zarr.core.codec_pipeline import BatchedCodecPipeline, fill_value_or_default
     from zarr.core.indexing import morton_order_iter
+    from zarr.storage import LocalStore
+    from zarr.storage._local import _atomic_write
 
     _INTERNALS = True
 except ImportError:  # pragma: no cover - another zarr-python
@@ -89,6 +92,8 @@ class ShardEncoder:
                  index_encode: Any) -> None:
         meta = array.metadata
         self._store = array.store_path.store
+        local = isinstance(self._store, LocalStore) and not self._store.read_only
+        self._local_root: Path | None = Path(self._store.root) if local else None
         self._path = array.store_path.path
         self._encode_key = meta.encode_chunk_key
         self.shape: tuple[int, ...] = tuple(meta.shape)
@@ -178,9 +183,10 @@ class ShardEncoder:
             return None
         return self._encode_chunk(nd)
 
-    def encode(self, value: np.ndarray, pool: Executor | None) -> Any:
+    def encode(self, value: np.ndarray, pool: Executor | None) -> list[Any] | None:
         """The stored form of a whole shard holding ``value`` (its part inside the array,
-        C order), or ``None`` when every inner chunk is omitted."""
+        C order), as the buffers to store one after the other, or ``None`` when every
+        inner chunk is omitted."""
         coords = self._order
         if pool is None:
             encoded = [self._encode_one(value, c) for c in coords]
@@ -204,7 +210,7 @@ class ShardEncoder:
             buffers.insert(0, self._index_bytes(index))
         else:
             buffers.append(index_bytes)
-        return self._prototype.buffer.create_zero_length().combine(buffers)
+        return buffers
 
     def _index_bytes(self, index: Any) -> Any:
         nd = self._prototype.nd_buffer.from_numpy_array(index.offsets_and_lengths)
@@ -215,13 +221,21 @@ class ShardEncoder:
         inner chunk is stored, as zarr-python does)."""
         self.store(index, self.encode(value, pool))
 
-    def store(self, index: Sequence[int], buf: Any) -> None:
-        """Store ``buf`` (from :meth:`encode`) as the shard at grid ``index``."""
+    def store(self, index: Sequence[int], parts: list[Any] | None) -> None:
+        """Store ``parts`` (from :meth:`encode`) as the shard at grid ``index``."""
         key = self.key(index)
-        if buf is None:
+        if parts is None:
             sync(self._store.delete(key))
+        elif self._local_root is not None:
+            # zarr-python's LocalStore.set, minus joining the parts into one more copy
+            # of the shard: the same temporary file and rename (atomic), part by part
+            path = self._local_root / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with _atomic_write(path, "wb") as f:
+                for part in parts:
+                    f.write(part.as_buffer_like())
         else:
-            sync(self._store.set(key, buf))
+            sync(self._store.set(key, self._prototype.buffer.create_zero_length().combine(parts)))
 
     @property
     def shard_nbytes(self) -> int:
