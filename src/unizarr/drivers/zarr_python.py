@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Iterator
+from concurrent.futures import wait as futures_wait
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from ..registry import register_driver
 from ..storage import check_options, fsspec_target
 from ..threads import shared_pool, shared_semaphore, usable_cpus
 from . import _cached_reads as cached_reads
+from ._shard_writer import ShardEncoder
 
 #: ``memory://`` stores of this process, shared by every handle (and by both drivers'
 #: notion of "the same URL" within one process).
@@ -185,6 +187,25 @@ def _pool() -> Any:
     return shared_pool("zarr-write", usable_cpus())
 
 
+def _encode_pool() -> Any:
+    # (not the "zarr-write" pool: its threads wait on these tasks)
+    return shared_pool("zarr-encode", usable_cpus())
+
+
+
+
+def _whole_blocks(region: tuple[slice, ...], block: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+    """Whether ``region`` covers whole write blocks only (clipped at the array's edge)."""
+    return all(
+        s.step in (1, None) and s.start % b == 0 and (s.stop % b == 0 or s.stop == n) and s.stop > s.start
+        for s, b, n in zip(region, block, shape)
+    )
+
+
+def _encode_slots() -> threading.BoundedSemaphore:
+    return shared_semaphore("zarr-shard-encode", usable_cpus())
+
+
 def _shard_slots() -> threading.BoundedSemaphore:
     return shared_semaphore("zarr-shards", max(1, usable_cpus() // 2))
 
@@ -291,9 +312,15 @@ class ZarrPythonArray(ZarrArray):
 
     def _write_blocks(self, region: tuple[slice, ...], value: np.ndarray) -> None:
         native = self._native
-        if not _every_chunk_holds_data(
+        dense_ok = _every_chunk_holds_data(
             region, value, self.chunks, self.write_block, self.shape, native.fill_value
-        ):
+        )
+        if self.chunks != self.write_block and _whole_blocks(region, self.write_block, self.shape):
+            encoder = self._shard_encoder_dense if dense_ok else self._shard_encoder
+            if encoder is not None:
+                self._write_shards(encoder, region, value, self._dense if dense_ok else native)
+                return
+        if not dense_ok:
             native[region] = value
             return
         # zarr-python compares every chunk with the fill value (to skip storing empty
@@ -326,6 +353,77 @@ class ZarrPythonArray(ZarrArray):
             one(*blocks[0])
             return
         list(_pool().map(lambda b: one(*b), blocks))
+
+    def _write_shards(
+        self, encoder: ShardEncoder, region: tuple[slice, ...], value: np.ndarray, target: zarr.Array
+    ) -> None:
+        """Write the whole shards of ``region`` through ``encoder`` (see
+        :mod:`._shard_writer`).
+
+        Several shards: one per core at a time, each encoded and stored by one thread
+        of the encoding pool (so the cores never wait on one another). One shard: its
+        inner chunks encoded on every core. On local disk, the shards in flight are
+        bounded per process (one per core, shared by every caller: the pyramid builder
+        writes from several threads) because each holds its encoded chunks and their
+        concatenation until stored (~40 MiB per 256^3 uint16 shard). Slots are taken by
+        the submitting thread, never by a pool thread, so pool threads never wait on a
+        caller that waits on them. All encoding runs on the same few threads: each
+        thread that allocates chunk buffers keeps a malloc arena of its own."""
+        shard = self.write_block
+        local = isinstance(getattr(self._ref.kv, "store", None), LocalStore)
+        slots = _encode_slots() if local else None
+        blocks = list(_split(region, self.write_block))
+        pool = _encode_pool() if usable_cpus() > 1 else None
+        parallel = len(blocks) > 1 and pool is not None
+
+        def one(block: tuple[tuple[slice, ...], tuple[slice, ...]], inner: Any) -> None:
+            sub, local_sel = block
+            index = tuple(s.start // b for s, b in zip(sub, shard))
+            if encoder.covers_outside_chunks(sub) and encoder.exists(index):
+                # a stored edge shard may hold chunks outside the array, which
+                # zarr-python's own (partial) write keeps: let it merge them
+                target[sub] = value[local_sel]
+                return
+            encoder.write(index, value[local_sel], inner)
+
+        if not parallel:
+            for b in blocks:
+                if slots is None:
+                    one(b, pool)
+                else:
+                    with slots:
+                        one(b, pool)
+            return
+        assert pool is not None  # (for mypy: parallel implies a pool)
+        futures = []
+        try:
+            for b in blocks:
+                if slots is not None:
+                    slots.acquire()
+                try:
+                    future = pool.submit(one, b, None)
+                except BaseException:
+                    if slots is not None:
+                        slots.release()
+                    raise
+                if slots is not None:
+                    future.add_done_callback(lambda _f: slots.release())
+                futures.append(future)
+        finally:
+            # every submitted shard ends (stored or failed) before the write returns
+            futures_wait(futures)
+        for f in futures:
+            f.result()
+
+    @functools.cached_property
+    def _shard_encoder(self) -> ShardEncoder | None:
+        """Whole-shard encoder of the array as configured (empty chunks omitted)."""
+        return ShardEncoder.for_array(self._native)
+
+    @functools.cached_property
+    def _shard_encoder_dense(self) -> ShardEncoder | None:
+        """Whole-shard encoder storing every chunk (see :attr:`_dense`)."""
+        return ShardEncoder.for_array(self._dense)
 
     @functools.cached_property
     def _dense(self) -> zarr.Array:
