@@ -20,6 +20,34 @@ CHUNKS = (8, 8, 8)
 SHARDS = (16, 16, 16)
 
 
+#: Whether this zarr-python is the line the fast path was checked against: elsewhere
+#: every test here still runs and checks that zarr-python wrote every shard itself.
+FAST = _shard_writer.AVAILABLE
+
+
+def fast(n: int) -> int:
+    """Shards the fast path stores: ``n`` on the verified zarr-python, else none."""
+    return n if FAST else 0
+
+
+def test_fast_path_is_on_for_the_verified_zarr_python_only():
+    import zarr
+
+    line = tuple(int(p) for p in zarr.__version__.split(".")[:2])
+    assert FAST == (line == _shard_writer.VERIFIED_ZARR)
+
+
+@pytest.fixture(autouse=True)
+def same_gzip_second(monkeypatch):
+    """numcodecs' GZip stamps the current second into every chunk's gzip header, so two
+    writes a second apart differ in those bytes alone: the clock gzip reads is frozen
+    for the file-by-file comparisons."""
+    import gzip
+    import types
+
+    monkeypatch.setattr(gzip, "time", types.SimpleNamespace(time=lambda: 1_700_000_000.0))
+
+
 @pytest.fixture
 def shard_writes(monkeypatch):
     """Counts the shards the fast path stores (a spy: the real method runs)."""
@@ -110,7 +138,7 @@ def test_every_file_is_zarr_pythons(tmp_path, case, shard_writes):
         zarr.open_array(plain, mode="r+")[...] = data
         shard_writes.clear()
         uz.open_array(ours, "r+", driver="zarr-python")[...] = data
-        assert len(shard_writes) == 3 * 3 * 2, (case, kind)  # every shard, fast path
+        assert len(shard_writes) == fast(3 * 3 * 2), (case, kind)  # every shard, fast path
         stored = tree_hashes(ours)
         assert stored == tree_hashes(plain), (case, kind)
         assert ("c/1/1/0" in stored) == (kind == "dense")  # the all-fill shard: omitted
@@ -130,7 +158,7 @@ def test_overwrites_match_zarr_python(tmp_path, case, shard_writes):
         zarr.open_array(plain, mode="r+")[...] = data
         uz.open_array(ours, "r+", driver="zarr-python")[...] = data
         assert tree_hashes(ours) == tree_hashes(plain)
-    assert shard_writes
+    assert bool(shard_writes) == FAST
     _check_readers(ours, second)
 
 
@@ -152,7 +180,7 @@ def test_region_writes_and_partial_shards(tmp_path, shard_writes):
         zp[region] = data[region]
         us[region] = data[region]
         assert tree_hashes(ours) == tree_hashes(plain), region
-        assert len(shard_writes) == whole, region
+        assert len(shard_writes) == fast(whole), region
     _check_readers(ours, zp[...])
 
 
@@ -172,7 +200,7 @@ def test_stored_chunks_outside_a_shrunk_array_are_kept(tmp_path, shard_writes):
     uz.open_array(ours, "r+", driver="zarr-python")[...] = data
     assert tree_hashes(ours) == tree_hashes(plain)
     # shards without chunks outside the array, or not stored, took the fast path
-    assert shard_writes and len(shard_writes) < 18
+    assert (bool(shard_writes) and len(shard_writes) < 18) if FAST else not shard_writes
     _check_readers(ours, data)
 
 
@@ -194,7 +222,7 @@ def test_new_path_writes_what_the_old_path_wrote(tmp_path, driver, zarr_version,
                             dtype="uint16", chunks=(8,), shards=shards, compressor="blosc",
                             compressor_opt={"cname": "lz4", "clevel": 5, "shuffle": "shuffle"},
                             order=order)
-        if fast and zarr_version == 3:
+        if fast and zarr_version == 3 and FAST:
             assert arr._shard_encoder is not None and arr._shard_encoder_dense is not None
         arr[...] = data
         trees.append(tree_hashes(path))
@@ -228,7 +256,7 @@ def test_object_store(tmp_path, s3_bucket, shard_writes):
                         compressor_opt={"cname": "lz4", "clevel": 5, "shuffle": "shuffle"},
                         fill_value=0, storage_options=options)
     arr[...] = data
-    assert len(shard_writes) == 18
+    assert len(shard_writes) == fast(18)
     import fsspec
 
     fs = fsspec.filesystem("s3", client_kwargs={"endpoint_url": options["endpoint_url"]},
@@ -299,5 +327,5 @@ def test_whole_array_write_from_a_memmap_stays_bounded(tmp_path):
         check=True, capture_output=True, text=True,
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["ok"] and result["shards"] == 27, result
+    assert result["ok"] and result["shards"] == fast(27), result
     assert result["above_mib"] < 64, result

@@ -55,6 +55,22 @@ try:  # zarr-python internals (3.1): without them, zarr-python writes every shar
 except ImportError:  # pragma: no cover - another zarr-python
     _INTERNALS = False
 
+#: The zarr-python line whose shard layout and internals this module was checked
+#: against, file by file (tests/drivers/test_zarr_python_shard_writes.py). Another
+#: line (zarr 3.2+ moved these internals) writes its shards itself: same files, its
+#: own speed, until this module is checked against it.
+VERIFIED_ZARR = (3, 1)
+
+
+def _zarr_line() -> tuple[int, ...]:
+    import zarr
+
+    return tuple(int(p) for p in zarr.__version__.split(".")[:2] if p.isdigit())
+
+
+#: Whether whole shards are encoded here (see :data:`VERIFIED_ZARR`).
+AVAILABLE = _INTERNALS and _zarr_line() == VERIFIED_ZARR
+
 #: Codecs whose ``_encode_sync`` is exactly what their ``_encode_single`` runs (zarr 3.1).
 _SYNC_CODECS = frozenset({
     "BytesCodec", "BloscCodec", "ZstdCodec", "GzipCodec", "Crc32cCodec", "TransposeCodec",
@@ -118,7 +134,7 @@ class ShardEncoder:
         """The encoder of ``array`` (a ``zarr.Array``), or ``None`` when zarr-python must
         write its shards itself (not sharded, another codec pipeline, an unknown codec,
         a zarr-python without the internals relied on)."""
-        if not _INTERNALS:
+        if not AVAILABLE:
             return None
         try:
             native = array._async_array
