@@ -51,3 +51,17 @@ def layout_args(driver: str, zarr_version: int) -> list[str]:
 
 
 __all__ = ["json", "layout_args", "level0", "ome_of", "scale_units"]
+
+
+def whole_slice_decodes(stack) -> list[str]:
+    """Record every whole-slice decode of a slice ``stack`` (its cache path): the list
+    fills as the stack decodes."""
+    calls: list[str] = []
+    real = stack._plane.__func__
+
+    def counting(self, path):
+        calls.append(path)
+        return real(self, path)
+
+    stack._plane = counting.__get__(stack)
+    return calls

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from tests.readers.conftest import layout_args, level0, scale_units
+from tests.readers.conftest import layout_args, level0, scale_units, whole_slice_decodes
 from unizarr.readers import open_input
 
 
@@ -143,14 +143,7 @@ def test_blocks_of_one_slab_decode_each_slice_once(tmp_path: Path) -> None:
                          tile=(16, 16))
     with open_input(tmp_path / "s") as vol:
         stack = vol.source
-        calls: list[str] = []
-        real = stack._plane.__func__
-
-        def counting(self, path):
-            calls.append(path)
-            return real(self, path)
-
-        stack._plane = counting.__get__(stack)
+        calls = whole_slice_decodes(stack)
         for y in range(0, 32, 8):
             for x in range(0, 32, 8):
                 np.testing.assert_array_equal(

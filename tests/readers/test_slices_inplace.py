@@ -13,6 +13,7 @@ import pytest
 import tifffile
 
 from tests.adversarial.conftest import tree_hashes
+from tests.readers.conftest import whole_slice_decodes
 from unizarr.errors import CorruptDataError
 from unizarr.readers import open_input
 
@@ -23,17 +24,6 @@ def _stack(folder: Path, data: np.ndarray, **write: object) -> None:
         tifffile.imwrite(folder / f"z{z}.tif", plane, **write)
 
 
-def _no_whole_slices(stack) -> list[str]:
-    """Record every whole-slice decode of ``stack`` (the cache path)."""
-    calls: list[str] = []
-    real = stack._plane.__func__
-
-    def counting(self, path):
-        calls.append(path)
-        return real(self, path)
-
-    stack._plane = counting.__get__(stack)
-    return calls
 
 
 KEYS = [
@@ -54,7 +44,7 @@ def test_regions_read_in_place_equal_the_slices(tmp_path: Path, byteorder: str) 
     with open_input(tmp_path / "s") as vol:
         stack = vol.source
         assert len(stack.raw) == 6  # every slice is read in place
-        calls = _no_whole_slices(stack)
+        calls = whole_slice_decodes(stack)
         for key in KEYS:
             np.testing.assert_array_equal(stack[key], data[key])
         np.testing.assert_array_equal(vol.read(), data)
@@ -80,7 +70,7 @@ def test_stepped_and_tiled_reads_take_the_whole_slice_path(tmp_path: Path) -> No
     _stack(tmp_path / "lzw", data, compression="lzw", tile=(16, 16))
     with open_input(tmp_path / "raw") as raw, open_input(tmp_path / "lzw") as lzw:
         assert lzw.source.raw == {}
-        calls = _no_whole_slices(raw.source)
+        calls = whole_slice_decodes(raw.source)
         np.testing.assert_array_equal(raw.source[:, ::3, 1:9], data[:, ::3, 1:9])
         assert len(calls) == 4  # a stepped row key: whole slices
         np.testing.assert_array_equal(lzw.source[1:3, 2:9, 4:5], data[1:3, 2:9, 4:5])
@@ -160,7 +150,7 @@ def test_compressed_regions_decode_only_their_strips(tmp_path: Path, write: dict
     with open_input(tmp_path / "s") as vol:
         stack = vol.source
         assert len(stack.raw) == 6 and len({sp.decode for sp in stack.raw.values()}) == 1
-        whole = _no_whole_slices(stack)
+        whole = whole_slice_decodes(stack)
         decoded: list[tuple[str, int]] = []
         real = stack._strip.__func__
 

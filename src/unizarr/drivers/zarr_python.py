@@ -394,7 +394,8 @@ class ZarrPythonArray(ZarrArray):
                     with slots:
                         one(b, pool)
             return
-        assert pool is not None  # (for mypy: parallel implies a pool)
+        if pool is None:  # parallel writes are only chosen with a pool
+            raise RuntimeError("parallel shard writes without a thread pool")
         futures = []
         try:
             for b in blocks:
