@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent / "src" / PACKAGE
 #: (``"io.*"`` matches every module of ``unizarr.io``; ``""`` is ``unizarr/__init__``).
 #: Names that do not exist yet are the rooms the architecture grows into.
 FLOORS: list[tuple[str, list[str]]] = [
-    ("ground", ["errors", "modes", "paths", "indexing", "threads", "declared", "integrity", "axes", "level0_reuse", "readcache",
+    ("ground", ["errors", "modes", "paths", "indexing", "threads", "declared", "integrity", "axes", "level0_reuse", "reduction", "level1_ahead", "readcache",
                 "ozx", "safety", "aliases", "types"]),
     ("pure decisions", ["layout", "documents", "config"]),
     ("stores", ["kvstore", "metadata", "storage", "output_guard", "noderef", "attributes",
@@ -53,7 +53,7 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("cluster", ["distributed"]),
     # the pyramid package: its plan and kernels, the tile work and resume decisions
     # both executors share, the executors as peers, and the entry point that picks one
-    ("pyramid plan", ["pyramid.plan", "pyramid.kernels"]),
+    ("pyramid plan", ["pyramid.plan"]),
     ("pyramid parts", ["pyramid.tiles", "pyramid.resume"]),
     ("executors", ["pyramid.local", "pyramid.cluster"]),
     ("pyramid", ["pyramid", "pyramid.*"]),

@@ -8,6 +8,7 @@ last three (all of them below rank 4).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -80,6 +81,15 @@ def spatial_axes(ndim: int, spatial_ndim: int | None = None) -> tuple[int, ...]:
     # More than the rank means "all axes", as linc-convert's ``shape[-ndim:]`` does.
     spatial_ndim = min(int(spatial_ndim), ndim)
     return tuple(range(ndim - spatial_ndim, ndim))
+
+
+def next_level_shape(shape: Sequence[int], axes: Sequence[int]) -> tuple[int, ...]:
+    """``shape`` with every axis in ``axes`` halved, rounding up.
+
+    >>> next_level_shape((3, 9, 8), (1, 2))
+    (3, 5, 4)
+    """
+    return tuple(-(-n // 2) if a in axes else int(n) for a, n in enumerate(shape))
 
 
 def pyramid_axes(

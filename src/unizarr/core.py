@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from . import blocks, documents, layout, level0_reuse, members
+from . import blocks, documents, layout, level0_reuse, level1_ahead, members
 from . import metadata as md
 from .attributes import Attributes, MetadataDocument, rewrite_dimension_names
 from .blocks import copy_data
@@ -542,9 +542,15 @@ class ZarrArray(ZarrNode):
             self._check_block_dirs_inside(sel.region)
         block = value_block(value, sel, self.dtype)  # ValueError before any write
         if not sel.empty:
+            # A whole write of level 0 from numpy may reduce it to level 1 meanwhile, on
+            # a second thread (unizarr.level1_ahead); the pyramid then starts there.
+            whole = sel.trivial and tuple(block.shape) == self.shape
             with engine_errors(self):
-                self._write(sel.region, block)
-            level0_reuse.remember(self, sel, value)  # the pyramid may reuse ``value``
+                level1 = level1_ahead.write(
+                    self, block, whole, whole and level0_reuse.would_remember(self, sel, value),
+                    lambda: self._write(sel.region, block),
+                )
+            level0_reuse.remember(self, sel, value, level1)  # the pyramid may reuse ``value``
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = np.asarray(self[...])

@@ -37,6 +37,10 @@ The source is used only when all of these hold at the moment the pyramid starts
 * the store is a local directory (object stores and ``memory://`` fall back: listing
   them is not a reliable modification record).
 
+The same record may carry the level 1 that :mod:`unizarr.level1_ahead` computed from
+the source during the write; :func:`reusable` hands both to the pyramid under the same
+checks.
+
 Known limits, by design: a change made by mapping the source file writable *in place*
 and dirtying an already-dirty page, or by flipping a read-only array back to
 writeable through a writable owner outside numpy, is not seen; writes that bypass
@@ -50,7 +54,7 @@ import mmap
 import os
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -68,11 +72,14 @@ class _Record:
     shape: tuple[int, ...]
     backing: tuple[Any, ...] | None  # stat of a memmap's file
     stored: str  # digest of the stat of every file of the array
+    level1: Any = None  # a unizarr.level1_ahead.Level1 computed during the write
 
 
 _lock = threading.Lock()
 _records: dict[str, _Record] = {}  # real path of the array directory -> record
-_stats: dict[str, Any] = {"reused": 0, "fallbacks": 0, "last": "nothing asked yet"}
+_stats: dict[str, Any] = {
+    "reused": 0, "fallbacks": 0, "last": "nothing asked yet", "level1": "nothing asked yet",
+}
 
 
 def _clear_in_child() -> None:
@@ -171,79 +178,119 @@ def forget(node: Any, name: str | None = None) -> None:
             del _records[key]
 
 
-def remember(arr: Any, sel: Any, value: Any) -> None:
-    """After ``arr[sel] = value`` succeeded: remember ``value`` as ``arr``'s content
-    when it was a whole-array write of an exactly matching, unchangeable numpy array on
-    a local store (see the module docstring). Does nothing otherwise."""
+def would_remember(arr: Any, sel: Any, value: Any) -> bool:
+    """Whether ``arr[sel] = value`` would be remembered by :func:`remember` once it
+    succeeds: a whole-array write of an exactly matching, unchangeable numpy array on a
+    local store (see the module docstring)."""
     if not (isinstance(value, np.ndarray) and sel.trivial):
-        return
+        return False
     shape = tuple(arr.shape)
     if value.shape != shape or value.dtype != arr.dtype or arr.dtype.kind not in _EXACT_KINDS:
-        return
+        return False
     if any((s.start, s.stop, s.step) != (0, n, 1) for s, n in zip(sel.region, shape)):
+        return False
+    path = _local_dir(arr)
+    return path is not None and os.path.isdir(path) and _mutable_reason(value) is None
+
+
+def remember(arr: Any, sel: Any, value: Any, level1: Any = None) -> None:
+    """After ``arr[sel] = value`` succeeded: remember ``value`` as ``arr``'s content
+    when :func:`would_remember` says so, with the ``level1`` computed during the write
+    (:mod:`unizarr.level1_ahead`), if any. Does nothing otherwise. At most one record
+    holds a level 1: a new one drops the others' (their memory is the caller's cost)."""
+    if not would_remember(arr, sel, value):
         return
     path = _local_dir(arr)
-    if path is None or not os.path.isdir(path) or _mutable_reason(value) is not None:
+    if path is None:  # (would_remember checked it: only a vanished store gets here)
         return
     record = _Record(
         source=weakref.ref(value),
         dtype=np.dtype(value.dtype),
-        shape=shape,
+        shape=tuple(arr.shape),
         backing=_backing_stat(value),
         stored=_stored_digest(path),
+        level1=level1,
     )
     with _lock:
         for key in [k for k, r in _records.items() if r.source() is None]:
             del _records[key]  # sources collected since: nothing to reuse there
+        if level1 is not None:
+            for key, r in list(_records.items()):
+                if r.level1 is not None:
+                    _records[key] = replace(r, level1=None)
         _records[path] = record
 
 
 # -- the question generate_pyramid asks ---------------------------------------------------
-def _decide(base: Any) -> tuple[np.ndarray | None, str]:
-    """The reusable source of ``base`` and ``"reused"``, or ``None`` and why not."""
+def _decide(base: Any) -> tuple[np.ndarray | None, Any, str]:
+    """The reusable source of ``base``, the level 1 computed with it (or ``None``) and
+    ``"reused"``; or ``None``, ``None`` and why not."""
     path = _local_dir(base)
     if path is None:
-        return None, "the store is not a local directory"
+        return None, None, "the store is not a local directory"
     with _lock:
         record = _records.get(path)
     if record is None:
-        return None, "no whole-array write of a numpy array recorded for this array"
+        return None, None, "no whole-array write of a numpy array recorded for this array"
     src = record.source()
     if src is None:
         forget(base)
-        return None, "the source array was garbage-collected"
+        return None, None, "the source array was garbage-collected"
     if (
         np.dtype(base.dtype) != record.dtype
         or src.dtype != record.dtype
         or tuple(base.shape) != record.shape
         or tuple(src.shape) != record.shape
     ):
-        return None, "dtype or shape differ from the recorded write"
+        return None, None, "dtype or shape differ from the recorded write"
     reason = _mutable_reason(src)
     if reason is not None:
-        return None, reason
+        return None, None, reason
     if _backing_stat(src) != record.backing:
-        return None, "the source's file changed since it was written"
+        return None, None, "the source's file changed since it was written"
     if _stored_digest(path) != record.stored:
-        return None, "the stored array changed since it was written"
-    return src, "reused"
+        return None, None, "the stored array changed since it was written"
+    return src, record.level1, "reused"
 
 
 def source_for(base: Any) -> np.ndarray | None:
     """The numpy array ``base`` was last written from, when it provably still holds
     exactly ``base``'s stored content (see the module docstring); else ``None``."""
-    src, why = _decide(base)
+    return reusable(base)[0]
+
+
+def reusable(base: Any) -> tuple[np.ndarray | None, Any]:
+    """:func:`source_for` and the level 1 computed during that write (a
+    :class:`unizarr.level1_ahead.Level1`, or ``None``), which is handed over: the record
+    keeps its source but no longer the level."""
+    src, level1, why = _decide(base)
     with _lock:
         _stats["reused" if src is not None else "fallbacks"] += 1
         _stats["last"] = why
-    return src
+        _stats["level1"] = "computed ahead" if level1 is not None else "none computed ahead"
+        path = _local_dir(base)
+        record = _records.get(path) if path is not None else None
+        if path is not None and record is not None:
+            if src is None:
+                del _records[path]  # it no longer describes the array: free its level too
+            elif level1 is not None and record.level1 is level1:
+                _records[path] = replace(record, level1=None)
+    return src, level1
 
 
 def stats() -> dict[str, Any]:
-    """How often :func:`source_for` reused a source or fell back, and the last reason
-    (``"reused"`` when it did): a record tests and benchmarks check."""
+    """How often :func:`source_for` reused a source or fell back, the last reason
+    (``"reused"`` when it did), whether the last call found a level 1 computed ahead
+    (``"level1"``) and the bytes of such levels held now (``"level1_bytes"``, at most
+    one level): a record tests and benchmarks check."""
     with _lock:
-        return dict(_stats)
+        out = dict(_stats)
+        # (a level whose source was collected is freed by the next write or pyramid)
+        out["level1_bytes"] = sum(
+            r.level1.data.nbytes for r in _records.values()
+            if r.level1 is not None and r.source() is not None
+        )
+    return out
 
 
-__all__ = ["forget", "remember", "source_for", "stats"]
+__all__ = ["forget", "remember", "reusable", "source_for", "stats", "would_remember"]

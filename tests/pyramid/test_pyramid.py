@@ -11,8 +11,8 @@ import pytest
 
 import unizarr as uz
 from unizarr import pyramid as P
+from unizarr import reduction
 from unizarr.errors import ReadOnlyError
-from unizarr.pyramid import kernels
 
 METHODS = ("mean", "median", "mode", "min", "max", "nearest")
 
@@ -137,7 +137,7 @@ def test_downsample_matches_reference(method, dtype):
 @pytest.mark.parametrize("method", METHODS)
 def test_downsample_blocked_path(method, monkeypatch):
     # A tiny cache block makes the kernel walk sub-blocks along several axes.
-    monkeypatch.setattr(kernels, "_CACHE_BLOCK", 64)
+    monkeypatch.setattr(reduction, "_CACHE_BLOCK", 64)
     x = sample((9, 11, 13), "uint16", method)
     assert_level_equal(P.downsample(x, (0, 1, 2), method), reference_step(x, (0, 1, 2), method))
     x = sample((3, 2, 7, 5), "float32", method)

@@ -8,7 +8,7 @@ build and hands the plan to one of two executors that write the same bytes:
 * :mod:`~unizarr.pyramid.plan`: level shapes, passes (one read of a level builds the
   next levels while the data is in memory), tiles (regions of whole write blocks, one
   write each) and pieces (what one reader takes), within a memory budget;
-* :mod:`~unizarr.pyramid.kernels`: the 2x reductions (mean, median, mode, min, max,
+* :mod:`~unizarr.reduction`: the 2x reductions (mean, median, mode, min, max,
   nearest, or a callable), exact for every dtype;
 * :mod:`~unizarr.pyramid.tiles`: reading, reducing and writing one tile;
 * :mod:`~unizarr.pyramid.local`: threads of this process (the default);
@@ -24,14 +24,23 @@ from typing import Any
 
 import numpy as np
 
-from .. import level0_reuse
+from .. import level0_reuse, level1_ahead
 from ..blocks import copy_data
 from ..core import ZarrArray, ZarrGroup
 from ..distributed import resolve_client
 from ..errors import ReadOnlyError
+from ..level1_ahead import Level1
+from ..reduction import (
+    METHODS,
+    Kernel,
+    Reducer,
+    downsample,
+    downsample_into,
+    get_kernel,
+    window_mode,
+)
 from ..threads import usable_cpus
 from .cluster import run_on_cluster, run_plan, stage_source
-from .kernels import METHODS, Kernel, Reducer, downsample, downsample_into, get_kernel, window_mode
 from .local import run_local
 from .plan import (
     DEFAULT_MAX_MEMORY,
@@ -41,6 +50,7 @@ from .plan import (
     PyramidPlan,
     Run,
     Tile,
+    kept_level,
     level_plan,
     level_shapes,
     next_level_shape,
@@ -224,10 +234,12 @@ def generate_pyramid(
     if base.ndim == 0:
         raise ValueError("a 0-d array has no axes to downsample")
     axes = pyramid_axes(base.ndim, no_pyramid_axis, spatial_ndim)
+    ahead: Level1 | None = None
     if source is None and not write_base and cluster is None:
         # Level 0 just written from a numpy array that provably still holds it: read
-        # that instead of decompressing level 0 (same values, so the same output).
-        source = level0_reuse.source_for(base)
+        # that instead of decompressing level 0 (same values, so the same output), and
+        # start from the level 1 computed during that write when it is this one.
+        source, ahead = level0_reuse.reusable(base)
     if source is not None:
         if tuple(np.shape(source)) != tuple(base.shape):
             raise ValueError(
@@ -274,6 +286,17 @@ def generate_pyramid(
         finish_run(group, run)
         return shapes
 
+    level1 = None
+    if cluster is None and done is None:
+        level1 = _level1_at_hand(base, source, write_base, ahead, kernel, steps[0], shapes[1],
+                                 max_memory)
+    if level1 is not None:
+        # Level 0 is written and level 1 is in memory: the rest is a pyramid of level 1
+        # that writes its base from that array while it reduces it.
+        _pyramid_from_level1(targets[1:], shapes[1:], steps[1:], level1, kernel,
+                             max_memory, workers, progress)
+        finish_run(group, run)
+        return shapes
     if write_base:
         workers = writers_within(max_memory, base, workers)
     plan = plan_pyramid(shapes, steps, targets, source=source, write_base=write_base,
@@ -285,6 +308,58 @@ def generate_pyramid(
         run_local(plan, kernel, base.dtype, workers, progress)
     finish_run(group, run)
     return shapes
+
+
+def _level1_at_hand(
+    base: ZarrArray,
+    source: Any,
+    write_base: bool,
+    ahead: Level1 | None,
+    kernel: Kernel,
+    step: tuple[int, ...],
+    shape: tuple[int, ...],
+    max_memory: int,
+) -> np.ndarray | None:
+    """Level 1 as a numpy array when it is at hand, else ``None``: computed during the
+    write of level 0 (``ahead``, when its axes and method are this pyramid's), or now,
+    during the one write of level 0 from a numpy ``source`` (``write_base``) when level
+    1 is small enough to keep (a quarter of ``max_memory``, as the plan keeps levels)."""
+    if ahead is not None:
+        if ahead.method == kernel.name == "mean" and ahead.axes == tuple(step) \
+                and ahead.data.shape == tuple(shape):
+            return ahead.data
+        return None
+    if not (write_base and isinstance(source, np.ndarray) and source.dtype == base.dtype
+            and tuple(source.shape) == tuple(base.shape)):
+        return None
+    if not kept_level(shape, base.dtype.itemsize, max_memory // 4):
+        return None
+    with level1_ahead.reducing(step, kernel) as request:
+        base[...] = source
+    # Level 0 is stored now, whatever happened to the reduction.
+    return request.result.data if request.result is not None else None
+
+
+def _pyramid_from_level1(
+    targets: Sequence[ZarrArray],
+    shapes: Sequence[tuple[int, ...]],
+    steps: Sequence[tuple[int, ...]],
+    level1: np.ndarray,
+    kernel: Kernel,
+    max_memory: int,
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Write level 1 from memory and build the levels below it (a pyramid whose base
+    is level 1, written in the same pass)."""
+    if len(shapes) == 1:
+        targets[0][...] = level1
+        return
+    plan = plan_pyramid(list(shapes), list(steps), list(targets), source=level1,
+                        write_base=True, done=None, max_memory=max_memory,
+                        workers=writers_within(max_memory, targets[0], workers),
+                        keep_levels=True)
+    run_local(plan, kernel, targets[0].dtype, workers, progress)
 
 
 __all__ = [

@@ -43,7 +43,7 @@ from ..core import ZarrArray
 from ..dask_io import align_dask as _align_dask
 from ..dask_io import is_dask as _is_dask
 from ..distributed import Pending, Tracker, keep_heap_padding, worker_threads
-from .kernels import Reducer, get_kernel
+from ..reduction import Reducer, get_kernel
 from .plan import Pass, PyramidPlan, Tile, blocks_of, scaled
 from .tiles import TileWork, write_missing
 

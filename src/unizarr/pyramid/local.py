@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .kernels import Kernel
+from ..reduction import Kernel
 from .plan import Pass, Piece, PyramidPlan, ceil_div, scaled
 from .tiles import TileWork
 

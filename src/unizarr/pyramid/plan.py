@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..axes import pyramid_axes, spatial_axes
+from ..axes import next_level_shape, pyramid_axes, spatial_axes
 from ..blocks import blocks_of, ceil_div
 
 if TYPE_CHECKING:
@@ -43,15 +43,6 @@ DEFAULT_MAX_MEMORY = 128 * 2**20
 
 
 # -- axes and shapes (pure) ---------------------------------------------------------------
-def next_level_shape(shape: Sequence[int], axes: Sequence[int]) -> tuple[int, ...]:
-    """``shape`` with every axis in ``axes`` halved, rounding up.
-
-    >>> next_level_shape((3, 9, 8), (1, 2))
-    (3, 5, 4)
-    """
-    return tuple(-(-n // 2) if a in axes else int(n) for a, n in enumerate(shape))
-
-
 def level_shapes(
     shape: Sequence[int], chunks: Sequence[int], axes: Sequence[int], levels: int = -1
 ) -> list[tuple[int, ...]]:

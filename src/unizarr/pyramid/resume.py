@@ -23,7 +23,7 @@ from ..blocks import block_region, copy_missing
 from ..core import ZarrArray, ZarrGroup
 from ..errors import StoreUnavailableError
 from ..layout import ArraySpec
-from .kernels import Reducer
+from ..reduction import Reducer
 
 
 def same_layout(a: ArraySpec, b: ArraySpec) -> bool:

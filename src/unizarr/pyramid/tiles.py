@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..blocks import write_missing
+from ..reduction import Kernel, downsample_into
 from ..threads import shared_pool, usable_cpus
-from .kernels import Kernel, downsample_into
 from .plan import Pass, Piece, Region, Tile, blocks_of, scaled
 
 if TYPE_CHECKING:

@@ -1,5 +1,9 @@
 """Pyramid reduction kernels: one 2x step of a numpy block, exactly.
 
+They live below the node model (pure numpy) so that a whole-array write can compute
+level 1 while level 0 is written (:mod:`unizarr.level1_ahead`); the pyramid package
+uses them the same way.
+
 Each method (:data:`METHODS`, or a callable used like a numpy reduction) is a
 :class:`Kernel` that reduces a block into a preallocated output of the ceil-halved
 shape. At an odd end the last output voxel reduces over the one voxel that exists, so
@@ -18,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .plan import next_level_shape
+from .axes import next_level_shape
 
 #: Reduction methods accepted by name.
 METHODS = ("mean", "median", "mode", "min", "max", "nearest")

@@ -1,0 +1,148 @@
+"""Level 1 of a pyramid computed while level 0 is written.
+
+Writing level 0 keeps both cores busy encoding; reducing the same array to level 1
+afterwards reads it all again. When a whole level-0 array is written from a numpy
+array, the 2x reduction can run on a second thread *during* the write instead, while the
+data is at hand (512^3 uint16: the pyramid after the write then takes about half the
+CPU time; ``benchmarks/README.md`` has the timings). The level is computed by
+the pyramid's own kernels on the very values written, so the pyramid built from it is
+byte for byte the one built from the stored level 0.
+
+Two ways in:
+
+* **asked for** (:func:`reducing`): :func:`~unizarr.pyramid.generate_pyramid` with
+  ``source=`` a numpy array and ``write_base=True`` writes level 0 in one call and gets
+  level 1 of its actual axes and method back;
+* **ahead of the call** (:func:`speculate`): a whole-array write into an array named
+  ``"0"`` from a numpy array that :mod:`unizarr.level0_reuse` would remember also
+  computes the level-1 *mean* over the default pyramid axes, kept with that record;
+  :func:`~unizarr.pyramid.generate_pyramid` uses it only when its own first step, method
+  and the record all still match (otherwise it is dropped unused). Only small levels are
+  computed ahead (:data:`AHEAD_MAX_BYTES`, the pyramid's default budget for a level it
+  keeps), and only one is held at a time, so the memory this costs is bounded whatever
+  the caller writes.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .axes import next_level_shape, pyramid_axes
+from .reduction import Kernel, downsample_into, get_kernel
+from .threads import shared_pool
+
+#: Largest level 1 computed ahead of a pyramid nobody asked for yet: a quarter of the
+#: pyramid's default memory budget (128 MiB), the size of a level it keeps in memory.
+AHEAD_MAX_BYTES = 32 * 2**20
+#: Smaller level-0 writes are not worth a second thread.
+AHEAD_MIN_BYTES = 4 * 2**20
+
+
+@dataclass(frozen=True)
+class Level1:
+    """A level 1 computed from a whole level-0 write: its axes, method and voxels."""
+
+    axes: tuple[int, ...]
+    method: str
+    data: np.ndarray
+
+
+@dataclass
+class Request:
+    """What :func:`reducing` asks of the next whole-array write of its thread."""
+
+    axes: tuple[int, ...]
+    kernel: Kernel
+    result: Level1 | None = None
+
+
+_local = threading.local()
+
+
+@contextmanager
+def reducing(axes: Sequence[int], kernel: Kernel) -> Iterator[Request]:
+    """Within the block, the next whole-array write of a numpy array in this thread
+    also reduces it along ``axes`` with ``kernel``; the result is ``request.result``
+    (``None`` when no such write happened or the reduction could not run)."""
+    request = Request(tuple(axes), kernel)
+    previous = getattr(_local, "request", None)
+    _local.request = request
+    try:
+        yield request
+    finally:
+        _local.request = previous
+
+
+def _reduce(block: np.ndarray, axes: tuple[int, ...], kernel: Kernel) -> np.ndarray:
+    out = np.empty(next_level_shape(block.shape, axes), block.dtype)
+    downsample_into(block, out, axes, kernel)
+    return out
+
+
+def _ahead_axes(arr: Any, block: np.ndarray) -> tuple[int, ...] | None:
+    """The default pyramid axes of ``arr`` when a level 1 is worth computing ahead."""
+    if arr.name.rsplit("/", 1)[-1] != "0" or block.nbytes < AHEAD_MIN_BYTES:
+        return None
+    try:
+        axes = pyramid_axes(block.ndim)
+    except ValueError:  # rank > 5: the pyramid needs spatial_ndim=, nothing to guess
+        return None
+    shape = next_level_shape(block.shape, axes)
+    if math.prod(shape) * block.itemsize > AHEAD_MAX_BYTES:
+        return None
+    chunks = arr.chunks
+    if all(block.shape[a] <= chunks[a] for a in axes):
+        return None  # one chunk along every axis: a default pyramid has no level 1
+    return axes
+
+
+def write(arr: Any, block: np.ndarray, whole: bool, speculate: bool,
+          write_fn: Callable[[], None]) -> Level1 | None:
+    """Run ``write_fn`` (which writes ``block`` into ``arr``) and, when ``whole`` (the
+    write covers the array) and a level 1 is wanted, reduce ``block`` on a second thread
+    meanwhile. Returns the level 1 computed *ahead* (for :mod:`unizarr.level0_reuse` to
+    keep) or ``None``; a level 1 that was asked for goes to its :class:`Request`.
+
+    ``speculate``: the caller's verdict that ``block`` may be remembered as ``arr``'s
+    content (:func:`unizarr.level0_reuse.would_remember`). Errors of the write propagate
+    after the reduction has stopped; the reduction's own errors (e.g. ``MemoryError``)
+    only cost the level.
+    """
+    request: Request | None = getattr(_local, "request", None)
+    axes: tuple[int, ...] | None = None
+    kernel: Kernel | None = None
+    if whole and request is not None and request.result is None:
+        axes, kernel = request.axes, request.kernel
+    elif whole and speculate:
+        axes = _ahead_axes(arr, block)
+        kernel = get_kernel("mean") if axes is not None else None
+    if axes is None or kernel is None:
+        write_fn()
+        return None
+    data: np.ndarray | None = None
+    pending: Future[np.ndarray] = shared_pool("level1-ahead", 1).submit(_reduce, block, axes, kernel)
+    try:
+        write_fn()
+    finally:
+        try:
+            data = pending.result()  # never leave the reduction running
+        except (MemoryError, ValueError):
+            data = None
+    if data is None:
+        return None
+    level1 = Level1(axes, kernel.name, data)
+    if request is not None and request.result is None and request.axes == axes:
+        request.result = level1
+        return None
+    return level1
+
+
+__all__ = ["AHEAD_MAX_BYTES", "AHEAD_MIN_BYTES", "Level1", "Request", "reducing", "write"]

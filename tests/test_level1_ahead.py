@@ -1,0 +1,207 @@
+"""Level 1 reduced while level 0 is written (unizarr.level1_ahead): the pyramid that
+starts from it writes exactly the store the stored-level-0 path writes, it is used only
+when it is this pyramid's level 1 of this content, and what it holds stays bounded."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import unizarr as uz
+from tests.adversarial.conftest import tree_hashes
+from unizarr import level0_reuse, level1_ahead
+from unizarr.indexing import normalize_key
+from unizarr.reduction import get_kernel
+
+# Above AHEAD_MIN_BYTES (4 MiB) with odd sizes: partial edge chunks, odd ends at every level.
+SHAPE = (129, 130, 131)
+CHUNKS = (32, 32, 32)
+SHARDS = (64, 64, 64)
+LEVELS = 3
+
+
+def _volume(dtype: Any = np.uint16, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 3000, SHAPE).astype(dtype)
+
+
+@pytest.fixture
+def from_level1(monkeypatch):
+    """How many pyramids started from a level 1 at hand (instead of reducing level 0)."""
+    import unizarr.pyramid as pyramid
+
+    calls: list[tuple[int, ...]] = []
+    real = pyramid._pyramid_from_level1
+
+    def spy(targets, shapes, *args: Any, **kwargs: Any) -> None:
+        calls.append(tuple(shapes[0]))
+        real(targets, shapes, *args, **kwargs)
+
+    monkeypatch.setattr(pyramid, "_pyramid_from_level1", spy)
+    return calls
+
+
+def _readonly_memmap(tmp_path: Path, data: np.ndarray, name: str = "vol.npy") -> np.memmap:
+    np.save(tmp_path / name, data)
+    return np.load(tmp_path / name, mmap_mode="r")
+
+
+def _group(root: Path, driver: str, zarr_version: int) -> uz.ZarrGroup:
+    return uz.open_group(str(root), mode="w", driver=driver, zarr_version=zarr_version)
+
+
+def _create(g: uz.ZarrGroup, data: Any, shards: Any = None, name: str = "0",
+            with_data: bool = True) -> uz.ZarrArray:
+    return g.create_array(name, data.shape, data.dtype, data=data if with_data else None,
+                          chunks=CHUNKS, shards=shards, compressor="blosc")
+
+
+def _reference(root: Path, data: np.ndarray, driver: str, zarr_version: int,
+               shards: Any = None, **pyramid: Any) -> dict[str, str]:
+    """The store of the plain path: level 0 from a writeable copy (never remembered, no
+    level computed ahead), the pyramid from the stored level 0."""
+    g = _group(root, driver, zarr_version)
+    _create(g, np.array(data), shards)
+    assert level0_reuse.stats()["level1_bytes"] == 0
+    uz.generate_pyramid(g, levels=LEVELS, **pyramid)
+    assert level0_reuse.stats()["last"].startswith("no whole-array write")
+    return tree_hashes(root)
+
+
+def test_ahead_level_writes_the_same_store(tmp_path, driver, zarr_version, from_level1):
+    data = _readonly_memmap(tmp_path, _volume())
+    g = _group(tmp_path / "fast.zarr", driver, zarr_version)
+    _create(g, data)
+    held = level0_reuse.stats()["level1_bytes"]
+    assert held == 65 * 65 * 66 * 2  # level 1 of the default axes, computed during the write
+    g.generate_pyramid(levels=LEVELS, mode="mean")  # linc-convert's call
+    stats = level0_reuse.stats()
+    assert (stats["last"], stats["level1"], stats["level1_bytes"]) == ("reused", "computed ahead", 0)
+    assert from_level1 == [(65, 65, 66)]
+    fast = tree_hashes(tmp_path / "fast.zarr")
+    assert len(fast) > 100
+    assert fast == _reference(tmp_path / "ref.zarr", data, driver, zarr_version, method="mean")
+
+
+def test_ahead_level_sharded(tmp_path, driver):
+    data = _readonly_memmap(tmp_path, _volume(seed=1))
+    g = _group(tmp_path / "fast.zarr", driver, 3)
+    _create(g, data, SHARDS)
+    uz.generate_pyramid(g, levels=LEVELS)
+    assert level0_reuse.stats()["level1"] == "computed ahead"
+    assert tree_hashes(tmp_path / "fast.zarr") == _reference(
+        tmp_path / "ref.zarr", data, driver, 3, SHARDS
+    )
+
+
+@pytest.mark.parametrize("pyramid", [{"method": "max"}, {"no_pyramid_axis": "z"},
+                                     {"spatial_ndim": 2}, {"levels": 1}])
+def test_other_pyramids_ignore_the_ahead_level(tmp_path, driver, pyramid, from_level1):
+    """Another method or other axes: the level computed ahead is not theirs (dropped);
+    one level only: it is written as is."""
+    data = _readonly_memmap(tmp_path, _volume(seed=2))
+    g = _group(tmp_path / "fast.zarr", driver, 3)
+    _create(g, data)
+    assert level0_reuse.stats()["level1_bytes"] > 0
+    args = {"levels": LEVELS, **pyramid}
+    uz.generate_pyramid(g, **args)
+    assert level0_reuse.stats()["level1_bytes"] == 0  # handed over, used or not
+    assert from_level1 == ([(65, 65, 66)] if pyramid == {"levels": 1} else [])
+    levels = args.pop("levels")
+    g2 = _group(tmp_path / "ref.zarr", driver, 3)
+    _create(g2, np.array(data))
+    uz.generate_pyramid(g2, levels=levels, **args)
+    assert tree_hashes(tmp_path / "fast.zarr") == tree_hashes(tmp_path / "ref.zarr")
+
+
+def test_write_after_drops_the_ahead_level(tmp_path, driver, zarr_version):
+    """A later write changes level 0: the level computed ahead is gone, and the pyramid
+    is that of the stored, changed level 0."""
+    data = _readonly_memmap(tmp_path, _volume(seed=3))
+    g = _group(tmp_path / "fast.zarr", driver, zarr_version)
+    arr = _create(g, data)
+    arr[10:20, 5:9, :] = 4000
+    assert level0_reuse.stats()["level1_bytes"] == 0
+    uz.generate_pyramid(g, levels=LEVELS)
+    assert level0_reuse.stats()["level1"] == "none computed ahead"
+    changed = np.array(data)
+    changed[10:20, 5:9, :] = 4000
+    assert tree_hashes(tmp_path / "fast.zarr") == _reference(
+        tmp_path / "ref.zarr", changed, driver, zarr_version
+    )
+
+
+def test_one_level_is_held_at_most(tmp_path, driver):
+    data = _readonly_memmap(tmp_path, _volume(seed=4))
+    for i in range(3):
+        _create(_group(tmp_path / f"g{i}.zarr", driver, 3), data)
+    assert level0_reuse.stats()["level1_bytes"] == 65 * 65 * 66 * 2
+    uz.generate_pyramid(uz.open_group(str(tmp_path / "g0.zarr"), mode="r+", driver=driver),
+                        levels=1)
+    assert level0_reuse.stats()["level1"] == "none computed ahead"  # g2's is the one held
+
+
+@pytest.mark.parametrize("case", ["not level 0", "float", "writeable", "small", "one chunk"])
+def test_nothing_computed_ahead(tmp_path, driver, case):
+    data = _volume()
+    name, chunks = "0", CHUNKS
+    if case == "not level 0":
+        name = "labels"
+    elif case == "float":
+        data = data.astype(np.float32)
+    elif case == "small":
+        data = data[:64]
+    elif case == "one chunk":
+        chunks = SHAPE
+    if case != "writeable":
+        data = _readonly_memmap(tmp_path, data)
+    level0_reuse.stats()
+    g = _group(tmp_path / "a.zarr", driver, 3)
+    g.create_array(name, data.shape, data.dtype, data=data, chunks=chunks, compressor="blosc")
+    assert level0_reuse.stats()["level1_bytes"] == 0
+    np.testing.assert_array_equal(g[name][...], data)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int8, np.float32])
+@pytest.mark.parametrize("method", ["mean", "median"])
+def test_one_pass_numpy_source(tmp_path, driver, zarr_version, dtype, method, from_level1):
+    """generate_pyramid(source=numpy, write_base=True): level 0 in one write, level 1
+    reduced meanwhile with this pyramid's method; the same store as the plain path."""
+    data = _volume(dtype, seed=5)
+    if dtype == np.float32:
+        data = data * np.float32(0.37)
+    g = _group(tmp_path / "fast.zarr", driver, zarr_version)
+    _create(g, data, with_data=False)
+    uz.generate_pyramid(g, levels=LEVELS, method=method, source=data, write_base=True)
+    assert level0_reuse.stats()["level1_bytes"] == 0
+    assert from_level1 == [(65, 65, 66)]
+    np.testing.assert_array_equal(g["0"][...], data)
+    assert tree_hashes(tmp_path / "fast.zarr") == _reference(
+        tmp_path / "ref.zarr", data, driver, zarr_version, method=method
+    )
+
+
+def test_write_error_waits_for_the_reduction(tmp_path, driver):
+    """The write fails: its error comes out after the reduction has stopped (nothing
+    left running on the second thread), and no level is returned."""
+    g = _group(tmp_path / "a.zarr", driver, 3)
+    data = _readonly_memmap(tmp_path, _volume(seed=6))
+    arr = _create(g, data, with_data=False)
+    started = threading.Event()
+
+    def failing_write() -> None:
+        started.set()
+        raise OSError("disk full")
+
+    with level1_ahead.reducing((0, 1, 2), get_kernel("mean")) as request:
+        with pytest.raises(OSError, match="disk full"):
+            level1_ahead.write(arr, np.asarray(data), True, True, failing_write)
+    assert started.is_set() and request.result is None
+    pool = level1_ahead.shared_pool("level1-ahead", 1)
+    assert pool._work_queue.qsize() == 0  # the reduction was waited for
+    sel = normalize_key(..., arr.shape)
+    assert not level0_reuse.would_remember(arr, sel, np.array(data))  # writeable: never
