@@ -204,6 +204,10 @@ def test_slice_truncated_during_a_cluster_conversion(
     assert type(info.value) is CorruptDataError
     assert str(victim) in message and "truncated" in message
     assert "\n" not in message and "Traceback" not in message
+    # which read found it: a worker's open (the header check), or its block's read
+    found = {(False, "raw"): "image data at byte", (False, "lzw"): "image data at byte",
+             (True, "raw"): "need bytes up to", (True, "lzw"): "strip 0 needs bytes"}
+    assert found[workers_opened_first, compression] in message
     assert tree_hashes(src) == cut["input"]  # the input was only read
 
     # Unfinished, and says so: no OME multiscales, both run records not complete ...
