@@ -60,6 +60,59 @@ def test_state_channels_and_time(tmp_path):
     assert images[0].axes[1] == {"name": "c", "type": "channel", "unit": None}
 
 
+
+def _time_series(path: Path, driver: str, zarr_version: int) -> Path:
+    """A 4-D image whose first axis is time: 3 time points of a phantom."""
+    data = np.stack([phantom((8, 16, 16)) + 100 * t for t in range(3)])
+    return write_image(path, driver, zarr_version, data=data, axes=("t", "z", "y", "x"),
+                       scale=(1.0, 1.0, 1.0))
+
+
+def _drop_ome_axes(store: Path, driver: str) -> None:
+    g = uz.open_group(store, "r+", driver=driver)
+    attrs = g.attrs.asdict()
+    ms = (attrs["ome"] if "ome" in attrs else attrs)["multiscales"][0]
+    del ms["axes"]  # as written by pre-0.4 tools: the viewer must guess
+    g.attrs.put(attrs)
+
+
+def test_state_time_first_4d(driver, zarr_version, tmp_path):
+    """OME axes t, z, y, x: a time axis in seconds, never channels."""
+    store = _time_series(tmp_path / "t.ome.zarr", driver, zarr_version)
+    (image,) = find_images(uz.open_group(store, "r", driver=driver))
+    assert [(a["name"], a["type"]) for a in image.axes] == [
+        ("t", "time"), ("z", "space"), ("y", "space"), ("x", "space")]
+    assert image.problems == []
+    dims = viewer_state([image], "http://127.0.0.1:9/")["dimensions"]
+    assert list(dims) == ["x", "y", "z", "t"] and dims["t"] == [1.0, "s"]
+
+
+def test_time_first_4d_without_ome_axes_uses_dimension_names(driver, zarr_version, tmp_path):
+    """No OME axes: the array's dimension names (v3 ``dimension_names``, v2 xarray's
+    ``_ARRAY_DIMENSIONS``) say the first axis is time; the guess is only for arrays
+    naming none, and is reported."""
+    store = _time_series(tmp_path / "t.ome.zarr", driver, zarr_version)
+    _drop_ome_axes(store, driver)
+    base = uz.open_array(store / "0", "r+", driver=driver)
+    if zarr_version == 3:
+        assert base.dimension_names == ("t", "z", "y", "x")  # written with OME 0.5
+    else:
+        base.attrs["_ARRAY_DIMENSIONS"] = ["t", "z", "y", "x"]
+    (image,) = find_images(uz.open_group(store, "r", driver=driver))
+    assert [(a["name"], a["type"]) for a in image.axes] == [
+        ("t", "time"), ("z", "space"), ("y", "space"), ("x", "space")]
+    assert image.problems == ["no OME axes for its 4 dimensions; using the array's dimension names"]
+    assert "t" in viewer_state([image], "http://127.0.0.1:9/")["dimensions"]
+
+    if zarr_version == 3:
+        base.set_dimension_names(None)
+    else:
+        base.attrs.put({})
+    (image,) = find_images(uz.open_group(store, "r", driver=driver))
+    assert [a["name"] for a in image.axes] == ["c", "z", "y", "x"]
+    assert image.problems == [
+        "no OME axes for its 4 dimensions, nor dimension names; assumed czyx"]
+
 def test_state_nifti_affine(tmp_path):
     store = tmp_path / "brain.ome.zarr"
     ok(cli("convert", str(SAMPLE), str(store), "--zarr-version", "2", "--quiet"))

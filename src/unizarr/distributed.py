@@ -13,7 +13,8 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
 from functools import cache
 from typing import Any, Self
 
@@ -88,7 +89,9 @@ class Tracker:
 
 
 class Pending:
-    """Futures in flight with their progress weight; cancelled on error or Ctrl-C."""
+    """Futures in flight with their progress weight; cancelled on error or Ctrl-C,
+    and only then left: once every cancelled task a worker had already started has
+    ended (:func:`wait_until_stopped`)."""
 
     def __init__(self, client: Any, tracker: Tracker) -> None:
         from distributed import as_completed
@@ -103,7 +106,12 @@ class Pending:
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         if exc_type is not None and self.weights:
+            keys = [f.key for f in self.weights]
             self.client.cancel(list(self.weights))
+            # A cancelled task that is running goes on to its end (a worker cannot stop
+            # a thread): its block write would land after the error was raised, when
+            # the output's lock is gone and a resume may be writing the same block.
+            wait_until_stopped(self.client, keys)
 
     def add(self, future: Any, weight: int) -> None:
         self.weights[future] = weight
@@ -116,6 +124,45 @@ class Pending:
             future = next(self.finished)
             future.result()
             self.tracker.advance(self.weights.pop(future))
+
+
+#: Worker task states in which a task may still run (and write): queued to run,
+#: running, or cancelled / resumed while running.
+ACTIVE_STATES = frozenset({"waiting", "ready", "constrained", "executing", "long-running",
+                           "cancelled", "resumed"})
+#: How long an error waits for cancelled tasks to end before it is raised anyway.
+STOP_TIMEOUT = 600.0
+
+
+def _active_keys(keys: Collection[Any], dask_worker: Any = None) -> list[Any]:
+    """The ``keys`` this worker may still run (run on the workers by ``client.run``)."""
+    tasks = dask_worker.state.tasks
+    return [k for k in keys if k in tasks and tasks[k].state in ACTIVE_STATES]
+
+
+def wait_until_stopped(client: Any, keys: Collection[Any], timeout: float = STOP_TIMEOUT) -> bool:
+    """Wait until no worker runs, or will run, a task of ``keys`` (after cancelling them).
+
+    Returns whether they all stopped within ``timeout`` seconds (``False``: some worker
+    still runs one; a worker that does not answer counts as stopped). A second Ctrl-C
+    ends the wait.
+    """
+    deadline = time.monotonic() + timeout
+    keys = list(keys)
+    delay = 0.01
+    while keys:
+        try:
+            busy = client.run(_active_keys, keys, on_error="ignore")
+        except Exception:  # noqa: BLE001 - the cluster is gone: nothing runs there
+            return True
+        keys = [k for found in busy.values() for k in found]
+        if not keys:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+    return True
 
 
 # -- worker processes ------------------------------------------------------------------------
@@ -151,5 +198,6 @@ __all__ = [
     "Tracker",
     "keep_heap_padding",
     "resolve_client",
+    "wait_until_stopped",
     "worker_threads",
 ]

@@ -101,18 +101,50 @@ def _transforms(ts: Any, kind: str, ndim: int) -> list[float] | None:
     return None
 
 
-def _axes(ms: Mapping[str, Any], ndim: int) -> list[dict[str, Any]]:
+def _kind(name: str) -> str:
+    """The OME axis type a name without one implies."""
+    return {"t": "time", "time": "time", "c": "channel", "channel": "channel"}.get(
+        name.lower(), "space")
+
+
+def _axes(ms: Mapping[str, Any], base: ZarrArray) -> tuple[list[dict[str, Any]], str | None]:
+    """The image's axes, and a note when they are not the OME metadata's.
+
+    Without OME axes for every dimension, the array's own names say which axis is
+    time and which channels (Zarr v3 ``dimension_names``, or v2's xarray
+    ``_ARRAY_DIMENSIONS``); only an array naming none gets NGFF's order ``tczyx``
+    cut to its rank (a 4-D one is then read as ``czyx``, and the note says so).
+    """
+    ndim = base.ndim
     axes = []
     for i, ax in enumerate(ms.get("axes") or []):
         ax = ax if isinstance(ax, Mapping) else {"name": str(ax)}
         name = str(ax.get("name", f"d{i}"))
-        kind = ax.get("type") or {"t": "time", "c": "channel"}.get(name, "space")
-        axes.append({"name": name, "type": kind, "unit": ax.get("unit")})
-    if len(axes) != ndim:
-        names = "tczyx"[-ndim:] if ndim <= 5 else [f"d{i}" for i in range(ndim)]
-        axes = [{"name": n, "type": {"t": "time", "c": "channel"}.get(n, "space"), "unit": None}
-                for n in names]
-    return axes
+        axes.append({"name": name, "type": ax.get("type") or _kind(name), "unit": ax.get("unit")})
+    if len(axes) == ndim:
+        return axes, None
+    names = _dimension_names(base)
+    if names is not None:
+        note = f"no OME axes for its {ndim} dimensions; using the array's dimension names"
+    else:
+        names = list("tczyx"[-ndim:]) if ndim <= 5 else [f"d{i}" for i in range(ndim)]
+        note = (f"no OME axes for its {ndim} dimensions, nor dimension names; "
+                f"assumed {''.join(names) if ndim <= 5 else ', '.join(names)}")
+    return [{"name": n, "type": _kind(n), "unit": None} for n in names], note
+
+
+def _dimension_names(base: ZarrArray) -> list[str] | None:
+    """The array's names for all its dimensions, distinct, or ``None``."""
+    names: Any = base.dimension_names
+    if names is None:
+        try:
+            names = base.attrs.asdict().get("_ARRAY_DIMENSIONS")
+        except Exception:  # noqa: BLE001 - unreadable attributes: no names
+            names = None
+    if (not isinstance(names, (list, tuple)) or len(names) != base.ndim
+            or not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names)):
+        return None
+    return [str(n) for n in names]
 
 
 def contrast_window(arr: ZarrArray, percentiles: tuple[float, float] = (0.5, 99.5)) -> tuple[float, float]:
@@ -159,11 +191,14 @@ def _image(group: ZarrGroup, path: str, kind: str) -> Image | None:
     trans = [a * s + b for a, s, b in zip(_transforms(ds0, "translation", ndim) or [0.0] * ndim,
                                          overall_s, overall_t)]
     name = ms.get("name") or (path.rsplit("/", 1)[-1] if path else "image")
+    axes, axes_note = _axes(ms, base)
     img = Image(
         path=path, name=str(name), kind=kind, ome_version=version,
-        zarr_version=group.zarr_version, axes=_axes(ms, ndim), scale=scale,
+        zarr_version=group.zarr_version, axes=axes, scale=scale,
         translation=trans, shape=list(base.shape), dtype=str(base.dtype),
     )
+    if axes_note is not None:
+        img.problems.append(axes_note)
     if kind == "image":
         low = group.get(str(datasets[-1].get("path")))
         if isinstance(low, ZarrArray):
