@@ -34,7 +34,32 @@ def test_fast_path_is_on_for_the_verified_zarr_python_only():
     import zarr
 
     line = tuple(int(p) for p in zarr.__version__.split(".")[:2])
-    assert FAST == (line == _shard_writer.VERIFIED_ZARR)
+    assert FAST == (line in _shard_writer.VERIFIED_ZARR)
+
+
+@pytest.mark.parametrize("line", [(3, 0), (3, 2), (3, 3), (3, 5), (4, 0)])
+def test_never_enabled_on_an_unverified_line(line):
+    """zarr 3.2 and 3.3 (never checked file by file) and any later line write their
+    shards themselves, whatever internals they happen to have."""
+    assert _shard_writer._internals(line) is None
+
+
+def test_other_subchunk_orders_are_left_to_zarr_python(tmp_path):
+    """zarr 3.4's sharding codec can lay chunks out in another order than Morton (a
+    write-time setting of the codec object): such an array is written by zarr-python,
+    the same array with the Morton default by the fast path."""
+    import inspect
+
+    orders = ["morton"]
+    if "subchunk_write_order" in inspect.signature(ShardingCodec).parameters:
+        orders += ["lexicographic", "colexicographic", "unordered"]
+    for order in orders:
+        kw = {} if order == "morton" else {"subchunk_write_order": order}
+        codec = ShardingCodec(chunk_shape=CHUNKS, codecs=[BytesCodec()], **kw)
+        arr = zarr.create_array(str(tmp_path / f"{order}.zarr"), shape=SHAPE, dtype="u2",
+                                chunks=SHARDS, serializer=codec, compressors=None, zarr_format=3)
+        encoder = _shard_writer.ShardEncoder.for_array(arr)
+        assert (encoder is not None) == (FAST and order == "morton"), order
 
 
 @pytest.fixture(autouse=True)
