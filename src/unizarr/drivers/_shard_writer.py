@@ -87,15 +87,14 @@ def _internals(line: tuple[int, ...]) -> SimpleNamespace | None:
             found.morton = morton_order_iter
             # 3.1's sharding codec encodes inner chunks with its codecs as stored
             found.evolve = lambda codecs, spec: tuple(codecs)
-        else:  # 3.4
-            import importlib
+        else:  # 3.4 (names absent from 3.1, which the type checker sees)
+            import zarr.core.chunk_utils as chunk_utils  # type: ignore[import-not-found,unused-ignore]
+            from zarr.core.indexing import morton_order_coords  # type: ignore[attr-defined,unused-ignore]
+            from zarr.core.metadata.v3 import RegularChunkGridMetadata  # type: ignore[attr-defined,unused-ignore]
 
-            chunk_utils = importlib.import_module("zarr.core.chunk_utils")
-            v3 = importlib.import_module("zarr.core.metadata.v3")
-            indexing = importlib.import_module("zarr.core.indexing")
-            found.regular_grid = v3.RegularChunkGridMetadata
+            found.regular_grid = RegularChunkGridMetadata
             found.fill_value_or_default = chunk_utils.fill_value_or_default
-            found.morton = indexing.morton_order_coords
+            found.morton = morton_order_coords
             # 3.4's sharding codec evolves its inner and index codecs against the
             # inner chunk's spec before encoding (ShardingCodec._get_inner_pipeline)
             found.evolve = chunk_utils.evolve_codecs
