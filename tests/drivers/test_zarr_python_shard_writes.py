@@ -256,10 +256,28 @@ def test_new_path_writes_what_the_old_path_wrote(tmp_path, driver, zarr_version,
 
 
 def test_not_taken_where_zarr_python_must_write(tmp_path):
-    """Unsharded arrays and arrays on the zarrs pipeline keep their own write path."""
+    """Unsharded arrays, arrays on the zarrs pipeline and, on zarr 3.4, shards of
+    varying size and arrays on its opt-in fused pipeline keep their own write path."""
     plain = uz.open_array(str(tmp_path / "a.zarr"), "w", driver="zarr-python", zarr_version=3,
                           shape=(16, 16), dtype="u2", chunks=(8,))
     assert plain._shard_encoder is None
+    if zarr.config.get("array.rectilinear_chunks", None) is not None:  # zarr 3.4: shards of varying size
+        with zarr.config.set({"array.rectilinear_chunks": True}):
+            codec = ShardingCodec(chunk_shape=(8, 8), codecs=[BytesCodec()])
+            uneven = zarr.create_array(str(tmp_path / "r.zarr"), shape=(48, 16), dtype="u2",
+                                       chunks=[[16, 32], [16]], serializer=codec, compressors=None,
+                                       zarr_format=3)
+        assert _shard_writer.ShardEncoder.for_array(uneven) is None
+    import zarr.core.codec_pipeline as pipelines
+
+    if hasattr(pipelines, "FusedCodecPipeline"):  # zarr 3.4's opt-in pipeline: not checked
+        path = str(tmp_path / "fused.zarr")
+        _create(path, "u2-blosc")
+        with zarr.config.set({"codec_pipeline.path": "zarr.core.codec_pipeline.FusedCodecPipeline"}):
+            fused = zarr.open_array(path, mode="r+")
+        assert type(fused._async_array.codec_pipeline).__name__ == "FusedCodecPipeline"
+        assert _shard_writer.ShardEncoder.for_array(fused) is None
+        assert _shard_writer.ShardEncoder.for_array(zarr.open_array(path, mode="r+")) is not None
     if "zarrs" in uz.drivers():
         z = uz.open_array(str(tmp_path / "b.zarr"), "w", driver="zarrs", zarr_version=3,
                           shape=(16, 16), dtype="u2", chunks=(8,), shards=(16,))
