@@ -34,7 +34,32 @@ def test_fast_path_is_on_for_the_verified_zarr_python_only():
     import zarr
 
     line = tuple(int(p) for p in zarr.__version__.split(".")[:2])
-    assert FAST == (line == _shard_writer.VERIFIED_ZARR)
+    assert FAST == (line in _shard_writer.VERIFIED_ZARR)
+
+
+@pytest.mark.parametrize("line", [(3, 0), (3, 2), (3, 3), (3, 5), (4, 0)])
+def test_never_enabled_on_an_unverified_line(line):
+    """zarr 3.2 and 3.3 (never checked file by file) and any later line write their
+    shards themselves, whatever internals they happen to have."""
+    assert _shard_writer._internals(line) is None
+
+
+def test_other_subchunk_orders_are_left_to_zarr_python(tmp_path):
+    """zarr 3.4's sharding codec can lay chunks out in another order than Morton (a
+    write-time setting of the codec object): such an array is written by zarr-python,
+    the same array with the Morton default by the fast path."""
+    import inspect
+
+    orders = ["morton"]
+    if "subchunk_write_order" in inspect.signature(ShardingCodec).parameters:
+        orders += ["lexicographic", "colexicographic", "unordered"]
+    for order in orders:
+        kw = {} if order == "morton" else {"subchunk_write_order": order}
+        codec = ShardingCodec(chunk_shape=CHUNKS, codecs=[BytesCodec()], **kw)
+        arr = zarr.create_array(str(tmp_path / f"{order}.zarr"), shape=SHAPE, dtype="u2",
+                                chunks=SHARDS, serializer=codec, compressors=None, zarr_format=3)
+        encoder = _shard_writer.ShardEncoder.for_array(arr)
+        assert (encoder is not None) == (FAST and order == "morton"), order
 
 
 @pytest.fixture(autouse=True)
@@ -231,10 +256,28 @@ def test_new_path_writes_what_the_old_path_wrote(tmp_path, driver, zarr_version,
 
 
 def test_not_taken_where_zarr_python_must_write(tmp_path):
-    """Unsharded arrays and arrays on the zarrs pipeline keep their own write path."""
+    """Unsharded arrays, arrays on the zarrs pipeline and, on zarr 3.4, shards of
+    varying size and arrays on its opt-in fused pipeline keep their own write path."""
     plain = uz.open_array(str(tmp_path / "a.zarr"), "w", driver="zarr-python", zarr_version=3,
                           shape=(16, 16), dtype="u2", chunks=(8,))
     assert plain._shard_encoder is None
+    if zarr.config.get("array.rectilinear_chunks", None) is not None:  # zarr 3.4: shards of varying size
+        with zarr.config.set({"array.rectilinear_chunks": True}):
+            codec = ShardingCodec(chunk_shape=(8, 8), codecs=[BytesCodec()])
+            uneven = zarr.create_array(str(tmp_path / "r.zarr"), shape=(48, 16), dtype="u2",
+                                       chunks=[[16, 32], [16]], serializer=codec, compressors=None,
+                                       zarr_format=3)
+        assert _shard_writer.ShardEncoder.for_array(uneven) is None
+    import zarr.core.codec_pipeline as pipelines
+
+    if hasattr(pipelines, "FusedCodecPipeline"):  # zarr 3.4's opt-in pipeline: not checked
+        path = str(tmp_path / "fused.zarr")
+        _create(path, "u2-blosc")
+        with zarr.config.set({"codec_pipeline.path": "zarr.core.codec_pipeline.FusedCodecPipeline"}):
+            fused = zarr.open_array(path, mode="r+")
+        assert type(fused._async_array.codec_pipeline).__name__ == "FusedCodecPipeline"
+        assert _shard_writer.ShardEncoder.for_array(fused) is None
+        assert _shard_writer.ShardEncoder.for_array(zarr.open_array(path, mode="r+")) is not None
     if "zarrs" in uz.drivers():
         z = uz.open_array(str(tmp_path / "b.zarr"), "w", driver="zarrs", zarr_version=3,
                           shape=(16, 16), dtype="u2", chunks=(8,), shards=(16,))

@@ -1,11 +1,16 @@
 """Whole-shard writes of the zarr-python driver with the inner chunks encoded in parallel.
 
-zarr-python 3.1 writes every shard through its sharding codec's *partial* path, even when
-a write covers the whole shard: on its single event-loop thread it first allocates a
-fill-valued buffer for each inner chunk and copies the chunk into it, and only then
-hands the chunk to a thread for compression. On two cores that serial copy is the
-bottleneck of a level-0 write (about half the event-loop thread's time, a 1024³ uint16
-write at 2.1x raw TensorStore).
+zarr-python writes every shard through its sharding codec's *partial* path, even when a
+write covers the whole shard, and the per-chunk work of that path runs on its single
+event-loop thread: on 3.1 it allocates a fill-valued buffer for each inner chunk and
+copies the chunk into it before handing it to a thread for compression; on 3.4 (default
+``BatchedCodecPipeline``) it passes each inner chunk as a view but then, still on the
+event loop, checks it against the fill value and lets ``BytesCodec`` copy it into a
+contiguous buffer, one chunk after the other (only Blosc/Zstd/Gzip run in threads). On
+two cores that serial work is the bottleneck of a level-0 write (a 1024³ uint16 write at
+2.1x raw TensorStore on 3.1; on 3.4 the event-loop thread alone spends ~0.22 s of a 512³
+write's ~0.6 s CPU, and the write takes 1.3x (3.1) to 1.55x (3.4) the wall time of this
+module's path).
 
 :class:`ShardEncoder` writes a shard the write covers whole itself: each inner chunk is
 copied out of the value and encoded by zarr-python's own codec objects, in the caller's
@@ -19,10 +24,12 @@ deletion of a shard left without chunks (``tests/drivers/test_zarr_python_shard_
 compares every file).
 
 It is used only where that equivalence is known to hold (:meth:`ShardEncoder.for_array`
-returns ``None`` otherwise, and zarr-python writes): Zarr v3 arrays with one
-``sharding_indexed`` codec over a regular grid, zarr-python's own
-``BatchedCodecPipeline`` (not the zarrs driver's), inner and index codecs from a fixed
-list whose synchronous encoders are the ones zarr-python's asynchronous ones call.
+returns ``None`` otherwise, and zarr-python writes): a zarr-python line in
+:data:`VERIFIED_ZARR`, Zarr v3 arrays with one ``sharding_indexed`` codec over a regular
+grid (Morton-ordered chunks: 3.4's other ``subchunk_write_order`` layouts are left to
+zarr-python), zarr-python's own ``BatchedCodecPipeline`` (not the zarrs driver's, nor
+3.4's opt-in ``FusedCodecPipeline``), inner and index codecs from a fixed list whose
+synchronous encoders are the ones zarr-python's asynchronous ones call.
 """
 
 from __future__ import annotations
@@ -31,35 +38,12 @@ import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
-
-try:  # zarr-python internals (3.1): without them, zarr-python writes every shard itself
-    from zarr.codecs.sharding import (
-        MAX_UINT_64,
-        ShardingCodec,
-        ShardingCodecIndexLocation,
-        _ShardIndex,
-    )
-    from zarr.core.array_spec import ArraySpec
-    from zarr.core.chunk_grids import RegularChunkGrid
-    from zarr.core.codec_pipeline import BatchedCodecPipeline, fill_value_or_default
-    from zarr.core.indexing import morton_order_iter
-    from zarr.storage import LocalStore
-    from zarr.storage._local import _atomic_write
-
-    _INTERNALS = True
-except ImportError:  # pragma: no cover - another zarr-python
-    _INTERNALS = False
-
-#: The zarr-python line whose shard layout and internals this module was checked
-#: against, file by file (tests/drivers/test_zarr_python_shard_writes.py). Another
-#: line (zarr 3.2+ moved these internals) writes its shards itself: same files, its
-#: own speed, until this module is checked against it.
-VERIFIED_ZARR = (3, 1)
 
 
 def _zarr_line() -> tuple[int, ...]:
@@ -68,10 +52,64 @@ def _zarr_line() -> tuple[int, ...]:
     return tuple(int(p) for p in zarr.__version__.split(".")[:2] if p.isdigit())
 
 
-#: Whether whole shards are encoded here (see :data:`VERIFIED_ZARR`).
-AVAILABLE = _INTERNALS and _zarr_line() == VERIFIED_ZARR
+#: The zarr-python lines whose shard layout and internals this module was checked
+#: against, file by file (tests/drivers/test_zarr_python_shard_writes.py). Another
+#: line writes its shards itself (same files, its own speed) until this module is
+#: checked against it: the internals moved between 3.1 and 3.4.
+VERIFIED_ZARR = frozenset({(3, 1), (3, 4)})
 
-#: Codecs whose ``_encode_sync`` is exactly what their ``_encode_single`` runs (zarr 3.1).
+
+def _internals(line: tuple[int, ...]) -> SimpleNamespace | None:
+    """The zarr-python internals the encoder relies on, per verified line (their
+    names moved between lines), or ``None`` on any other line or when one is missing."""
+    if line not in VERIFIED_ZARR:
+        return None
+    try:
+        import zarr.codecs.sharding as sharding
+        from zarr.core.array_spec import ArraySpec
+        from zarr.core.codec_pipeline import BatchedCodecPipeline
+        from zarr.storage import LocalStore
+        from zarr.storage._local import _atomic_write
+
+        found = SimpleNamespace(
+            MAX_UINT_64=sharding.MAX_UINT_64, ShardingCodec=sharding.ShardingCodec,
+            ShardIndex=sharding._ShardIndex, ArraySpec=ArraySpec,
+            BatchedCodecPipeline=BatchedCodecPipeline, LocalStore=LocalStore,
+            atomic_write=_atomic_write,
+        )
+        if line == (3, 1):
+            from zarr.core.chunk_grids import RegularChunkGrid  # type: ignore[attr-defined,unused-ignore]
+            from zarr.core.codec_pipeline import fill_value_or_default
+            from zarr.core.indexing import morton_order_iter  # type: ignore[attr-defined,unused-ignore]
+
+            found.regular_grid = RegularChunkGrid
+            found.fill_value_or_default = fill_value_or_default
+            found.morton = morton_order_iter
+            # 3.1's sharding codec encodes inner chunks with its codecs as stored
+            found.evolve = lambda codecs, spec: tuple(codecs)
+        else:  # 3.4 (names absent from 3.1, which the type checker sees)
+            import zarr.core.chunk_utils as chunk_utils  # type: ignore[import-not-found,unused-ignore]
+            from zarr.core.indexing import morton_order_coords  # type: ignore[attr-defined,unused-ignore]
+            from zarr.core.metadata.v3 import RegularChunkGridMetadata  # type: ignore[attr-defined,unused-ignore]
+
+            found.regular_grid = RegularChunkGridMetadata
+            found.fill_value_or_default = chunk_utils.fill_value_or_default
+            found.morton = morton_order_coords
+            # 3.4's sharding codec evolves its inner and index codecs against the
+            # inner chunk's spec before encoding (ShardingCodec._get_inner_pipeline)
+            found.evolve = chunk_utils.evolve_codecs
+        return found
+    except (ImportError, AttributeError):  # pragma: no cover - a damaged zarr-python
+        return None
+
+
+_ZARR = _internals(_zarr_line())
+
+#: Whether whole shards are encoded here (see :data:`VERIFIED_ZARR`).
+AVAILABLE = _ZARR is not None
+
+#: Codecs whose ``_encode_sync`` is exactly what their ``_encode_single`` runs (zarr 3.1
+#: and 3.4).
 _SYNC_CODECS = frozenset({
     "BytesCodec", "BloscCodec", "ZstdCodec", "GzipCodec", "Crc32cCodec", "TransposeCodec",
 })
@@ -105,10 +143,11 @@ class ShardEncoder:
     """
 
     def __init__(self, array: Any, sharding: Any, shard_spec: Any, chunk_encode: Any,
-                 index_encode: Any) -> None:
+                 index_encode: Any, internals: SimpleNamespace) -> None:
         meta = array.metadata
+        self._z = internals
         self._store = array.store_path.store
-        local = isinstance(self._store, LocalStore) and not self._store.read_only
+        local = isinstance(self._store, internals.LocalStore) and not self._store.read_only
         self._local_root: Path | None = Path(self._store.root) if local else None
         self._path = array.store_path.path
         self._encode_key = meta.encode_chunk_key
@@ -117,37 +156,41 @@ class ShardEncoder:
         self.chunk: tuple[int, ...] = tuple(sharding.chunk_shape)
         self._per_shard = tuple(s // c for s, c in zip(self.shard, self.chunk))
         # (Morton order is how zarr-python's sharding codec lays chunks out in a shard.)
-        self._order = list(morton_order_iter(self._per_shard))
+        self._order = list(internals.morton(self._per_shard))
         self._sharding = sharding
         self._shard_spec = shard_spec
         self._chunk_spec = sharding._get_chunk_spec(shard_spec)
         self._encode_chunk = chunk_encode
         self._encode_index = index_encode
-        self._at_start = sharding.index_location == ShardingCodecIndexLocation.start
+        # (an enum on 3.1, a string on 3.4)
+        self._at_start = str(getattr(sharding.index_location, "value", sharding.index_location)) == "start"
         self._write_empty = bool(shard_spec.config.write_empty_chunks)
         self._prototype = default_buffer_prototype()
         self.dtype = np.dtype(meta.data_type.to_native_dtype())
-        self._fill = fill_value_or_default(self._chunk_spec)
+        self._fill = internals.fill_value_or_default(self._chunk_spec)
 
     @classmethod
     def for_array(cls, array: Any) -> ShardEncoder | None:
         """The encoder of ``array`` (a ``zarr.Array``), or ``None`` when zarr-python must
         write its shards itself (not sharded, another codec pipeline, an unknown codec,
         a zarr-python without the internals relied on)."""
-        if not AVAILABLE:
+        z = _ZARR
+        if z is None:
             return None
         try:
             native = array._async_array
             meta = native.metadata
-            if getattr(meta, "zarr_format", None) != 3 or not isinstance(meta.chunk_grid, RegularChunkGrid):
+            if getattr(meta, "zarr_format", None) != 3 or not isinstance(meta.chunk_grid, z.regular_grid):
                 return None
-            if type(native.codec_pipeline) is not BatchedCodecPipeline:
+            if type(native.codec_pipeline) is not z.BatchedCodecPipeline:
                 return None  # e.g. the zarrs driver's pipeline: its own shard layout
             codecs = list(meta.codecs)
-            if len(codecs) != 1 or not isinstance(codecs[0], ShardingCodec):
+            if len(codecs) != 1 or not isinstance(codecs[0], z.ShardingCodec):
                 return None
             sharding = codecs[0]
-            shard_spec = ArraySpec(
+            if getattr(sharding, "subchunk_write_order", "morton") != "morton":
+                return None  # 3.4's other layouts (a write-time setting) are not checked
+            shard_spec = z.ArraySpec(
                 shape=tuple(meta.chunk_grid.chunk_shape), dtype=meta.data_type,
                 fill_value=meta.fill_value, config=native.config,
                 prototype=default_buffer_prototype(),
@@ -155,12 +198,13 @@ class ShardEncoder:
             if any(s % c for s, c in zip(shard_spec.shape, sharding.chunk_shape)):
                 return None
             chunk_spec = sharding._get_chunk_spec(shard_spec)
-            chunk_encode = _encoder(sharding.codecs, chunk_spec)
+            chunk_encode = _encoder(z.evolve(sharding.codecs, chunk_spec), chunk_spec)
             per_shard = sharding._get_chunks_per_shard(shard_spec)
-            index_encode = _encoder(sharding.index_codecs, sharding._get_index_chunk_spec(per_shard))
+            index_spec = sharding._get_index_chunk_spec(per_shard)
+            index_encode = _encoder(z.evolve(sharding.index_codecs, index_spec), index_spec)
             if chunk_encode is None or index_encode is None:
                 return None
-            return cls(array, sharding, shard_spec, chunk_encode, index_encode)
+            return cls(array, sharding, shard_spec, chunk_encode, index_encode, z)
         except (ImportError, AttributeError, TypeError):  # another zarr-python: its own path
             return None
 
@@ -208,7 +252,7 @@ class ShardEncoder:
             encoded = [self._encode_one(value, c) for c in coords]
         else:
             encoded = list(pool.map(lambda c: self._encode_one(value, c), coords))
-        index = _ShardIndex.create_empty(self._per_shard)
+        index = self._z.ShardIndex.create_empty(self._per_shard)
         buffers = []
         start = 0
         for c, buf in zip(coords, encoded):
@@ -221,7 +265,7 @@ class ShardEncoder:
             return None
         index_bytes = self._index_bytes(index)
         if self._at_start:
-            used = index.offsets_and_lengths[..., 0] != MAX_UINT_64
+            used = index.offsets_and_lengths[..., 0] != self._z.MAX_UINT_64
             index.offsets_and_lengths[used, 0] += len(index_bytes)
             buffers.insert(0, self._index_bytes(index))
         else:
@@ -247,7 +291,7 @@ class ShardEncoder:
             # of the shard: the same temporary file and rename (atomic), part by part
             path = self._local_root / key
             path.parent.mkdir(parents=True, exist_ok=True)
-            with _atomic_write(path, "wb") as f:
+            with self._z.atomic_write(path, "wb") as f:
                 for part in parts:
                     f.write(part.as_buffer_like())
         else:
