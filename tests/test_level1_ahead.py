@@ -4,7 +4,7 @@ when it is this pyramid's level 1 of this content, and what it holds stays bound
 
 from __future__ import annotations
 
-import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,7 @@ import pytest
 import unizarr as uz
 from tests.adversarial.conftest import tree_hashes
 from unizarr import level0_reuse, level1_ahead
-from unizarr.indexing import normalize_key
-from unizarr.reduction import get_kernel
+from unizarr.reduction import Kernel, get_kernel
 
 # Above AHEAD_MIN_BYTES (4 MiB) with odd sizes: partial edge chunks, odd ends at every level.
 SHAPE = (129, 130, 131)
@@ -185,23 +184,32 @@ def test_one_pass_numpy_source(tmp_path, driver, zarr_version, dtype, method, fr
     )
 
 
-def test_write_error_waits_for_the_reduction(tmp_path, driver):
-    """The write fails: its error comes out after the reduction has stopped (nothing
-    left running on the second thread), and no level is returned."""
-    g = _group(tmp_path / "a.zarr", driver, 3)
-    data = _readonly_memmap(tmp_path, _volume(seed=6))
-    arr = _create(g, data, with_data=False)
-    started = threading.Event()
+def test_write_error_waits_for_the_reduction(tmp_path):
+    """The write fails: its error comes out only after the reduction has ended (nothing
+    left running on the second thread)."""
+    data = _volume(seed=6)
+    seen: list[bool] = []
 
     def failing_write() -> None:
-        started.set()
         raise OSError("disk full")
 
-    with level1_ahead.reducing((0, 1, 2), get_kernel("mean")) as request:
-        with pytest.raises(OSError, match="disk full"):
-            level1_ahead.write(arr, np.asarray(data), True, True, failing_write)
-    assert started.is_set() and request.result is None
-    pool = level1_ahead.shared_pool("level1-ahead", 1)
-    assert pool._work_queue.qsize() == 0  # the reduction was waited for
-    sel = normalize_key(..., arr.shape)
-    assert not level0_reuse.would_remember(arr, sel, np.array(data))  # writeable: never
+    def slow_reduce(block: np.ndarray, out: np.ndarray, axes: Any) -> None:
+        time.sleep(0.2)
+        get_kernel("mean").fn(block, out, axes)
+        seen.append(True)
+
+    kernel = Kernel("mean", slow_reduce, blocked=False)
+    with pytest.raises(OSError, match="disk full"):
+        level1_ahead.reduce_while(failing_write, data, (0, 1, 2), kernel)
+    assert seen == [True]  # the reduction ran to its end before the error came out
+
+
+def test_reduction_error_only_costs_the_level(tmp_path):
+    written: list[bool] = []
+
+    def failing_reduce(block: np.ndarray, out: np.ndarray, axes: Any) -> None:
+        raise MemoryError
+
+    got = level1_ahead.reduce_while(lambda: written.append(True), _volume(), (0, 1, 2),
+                                    Kernel("mean", failing_reduce, blocked=False))
+    assert got is None and written == [True]

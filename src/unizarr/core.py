@@ -544,10 +544,9 @@ class ZarrArray(ZarrNode):
         if not sel.empty:
             # A whole write of level 0 from numpy may reduce it to level 1 meanwhile, on
             # a second thread (unizarr.level1_ahead); the pyramid then starts there.
-            whole = sel.trivial and tuple(block.shape) == self.shape
             with engine_errors(self):
                 level1 = level1_ahead.write(
-                    self, block, whole, whole and level0_reuse.would_remember(self, sel, value),
+                    self, block, level0_reuse.would_remember(self, sel, value),
                     lambda: self._write(sel.region, block),
                 )
             level0_reuse.remember(self, sel, value, level1)  # the pyramid may reuse ``value``

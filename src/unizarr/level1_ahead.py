@@ -10,10 +10,10 @@ byte for byte the one built from the stored level 0.
 
 Two ways in:
 
-* **asked for** (:func:`reducing`): :func:`~unizarr.pyramid.generate_pyramid` with
-  ``source=`` a numpy array and ``write_base=True`` writes level 0 in one call and gets
-  level 1 of its actual axes and method back;
-* **ahead of the call** (:func:`speculate`): a whole-array write into an array named
+* **asked for** (:func:`reduce_while`): :func:`~unizarr.pyramid.generate_pyramid` with
+  ``source=`` a numpy array and ``write_base=True`` writes level 0 while a second thread
+  reduces the source with the pyramid's actual axes and method;
+* **ahead of the call** (:func:`write`): a whole-array write into an array named
   ``"0"`` from a numpy array that :mod:`unizarr.level0_reuse` would remember also
   computes the level-1 *mean* over the default pyramid axes, kept with that record;
   :func:`~unizarr.pyramid.generate_pyramid` uses it only when its own first step, method
@@ -26,10 +26,8 @@ Two ways in:
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,32 +53,6 @@ class Level1:
     data: np.ndarray
 
 
-@dataclass
-class Request:
-    """What :func:`reducing` asks of the next whole-array write of its thread."""
-
-    axes: tuple[int, ...]
-    kernel: Kernel
-    result: Level1 | None = None
-
-
-_local = threading.local()
-
-
-@contextmanager
-def reducing(axes: Sequence[int], kernel: Kernel) -> Iterator[Request]:
-    """Within the block, the next whole-array write of a numpy array in this thread
-    also reduces it along ``axes`` with ``kernel``; the result is ``request.result``
-    (``None`` when no such write happened or the reduction could not run)."""
-    request = Request(tuple(axes), kernel)
-    previous = getattr(_local, "request", None)
-    _local.request = request
-    try:
-        yield request
-    finally:
-        _local.request = previous
-
-
 def _reduce(block: np.ndarray, axes: tuple[int, ...], kernel: Kernel) -> np.ndarray:
     out = np.empty(next_level_shape(block.shape, axes), block.dtype)
     downsample_into(block, out, axes, kernel)
@@ -104,45 +76,41 @@ def _ahead_axes(arr: Any, block: np.ndarray) -> tuple[int, ...] | None:
     return axes
 
 
-def write(arr: Any, block: np.ndarray, whole: bool, speculate: bool,
-          write_fn: Callable[[], None]) -> Level1 | None:
-    """Run ``write_fn`` (which writes ``block`` into ``arr``) and, when ``whole`` (the
-    write covers the array) and a level 1 is wanted, reduce ``block`` on a second thread
-    meanwhile. Returns the level 1 computed *ahead* (for :mod:`unizarr.level0_reuse` to
-    keep) or ``None``; a level 1 that was asked for goes to its :class:`Request`.
-
-    ``speculate``: the caller's verdict that ``block`` may be remembered as ``arr``'s
-    content (:func:`unizarr.level0_reuse.would_remember`). Errors of the write propagate
-    after the reduction has stopped; the reduction's own errors (e.g. ``MemoryError``)
-    only cost the level.
-    """
-    request: Request | None = getattr(_local, "request", None)
-    axes: tuple[int, ...] | None = None
-    kernel: Kernel | None = None
-    if whole and request is not None and request.result is None:
-        axes, kernel = request.axes, request.kernel
-    elif whole and speculate:
-        axes = _ahead_axes(arr, block)
-        kernel = get_kernel("mean") if axes is not None else None
-    if axes is None or kernel is None:
-        write_fn()
-        return None
+def reduce_while(
+    write_fn: Callable[[], None], block: np.ndarray, axes: Sequence[int], kernel: Kernel
+) -> np.ndarray | None:
+    """Run ``write_fn`` in this thread while a second thread reduces ``block`` 2x along
+    ``axes`` with ``kernel``; return the reduced array (``None`` when the reduction could
+    not run, e.g. ``MemoryError``: it only costs the level). Errors of the write
+    propagate after the reduction has stopped: nothing is left running."""
     data: np.ndarray | None = None
-    pending: Future[np.ndarray] = shared_pool("level1-ahead", 1).submit(_reduce, block, axes, kernel)
+    pending: Future[np.ndarray] = shared_pool("level1-ahead", 1).submit(
+        _reduce, block, tuple(axes), kernel
+    )
     try:
         write_fn()
     finally:
         try:
-            data = pending.result()  # never leave the reduction running
+            data = pending.result()
         except (MemoryError, ValueError):
             data = None
-    if data is None:
-        return None
-    level1 = Level1(axes, kernel.name, data)
-    if request is not None and request.result is None and request.axes == axes:
-        request.result = level1
-        return None
-    return level1
+    return data
 
 
-__all__ = ["AHEAD_MAX_BYTES", "AHEAD_MIN_BYTES", "Level1", "Request", "reducing", "write"]
+def write(arr: Any, block: np.ndarray, speculate: bool,
+          write_fn: Callable[[], None]) -> Level1 | None:
+    """Run ``write_fn`` (which writes ``block`` into the whole of ``arr``) and, when
+    ``speculate`` (:func:`unizarr.level0_reuse.would_remember` holds for the write) and
+    ``arr`` is a level 0 worth it, compute its level-1 mean over the default pyramid
+    axes meanwhile (:func:`reduce_while`). Returns that level, for
+    :mod:`unizarr.level0_reuse` to keep, or ``None``."""
+    axes = _ahead_axes(arr, block) if speculate else None
+    if axes is None:
+        write_fn()
+        return None
+    kernel = get_kernel("mean")
+    data = reduce_while(write_fn, block, axes, kernel)
+    return Level1(axes, kernel.name, data) if data is not None else None
+
+
+__all__ = ["AHEAD_MAX_BYTES", "AHEAD_MIN_BYTES", "Level1", "reduce_while", "write"]

@@ -334,10 +334,15 @@ def _level1_at_hand(
         return None
     if not kept_level(shape, base.dtype.itemsize, max_memory // 4):
         return None
-    with level1_ahead.reducing(step, kernel) as request:
-        base[...] = source
-    # Level 0 is stored now, whatever happened to the reduction.
-    return request.result.data if request.result is not None else None
+    # Level 0 in slabs of whole write-block rows (what the engine buffers stays one
+    # slab), level 1 from the whole source on a second thread meanwhile.
+    rows = base.write_block[0]
+
+    def write_level0() -> None:
+        for z in range(0, base.shape[0], rows):
+            base[z:z + rows] = source[z:z + rows]
+
+    return level1_ahead.reduce_while(write_level0, source, step, kernel)
 
 
 def _pyramid_from_level1(
