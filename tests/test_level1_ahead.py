@@ -213,3 +213,26 @@ def test_reduction_error_only_costs_the_level(tmp_path):
     got = level1_ahead.reduce_while(lambda: written.append(True), _volume(), (0, 1, 2),
                                     Kernel("mean", failing_reduce, blocked=False))
     assert got is None and written == [True]
+
+
+def test_one_slab_source_is_reduced_once(tmp_path, driver, monkeypatch):
+    """A read-only source whose level 0 is one slab: the one-pass write is then a whole
+    write the write path would compute ahead too; it does not (one reduction)."""
+    import unizarr.level1_ahead as ahead
+
+    # 9.6 MiB (above AHEAD_MIN_BYTES) in 30 planes: fewer than one row of 32-plane chunks
+    rng = np.random.default_rng(7)
+    data = _readonly_memmap(tmp_path, rng.integers(0, 3000, (30, 400, 400)).astype(np.uint16))
+    g = _group(tmp_path / "a.zarr", driver, 3)
+    g.create_array("0", data.shape, data.dtype, chunks=(32, 64, 64), compressor="blosc")
+    calls: list[tuple[int, ...]] = []
+    real = ahead._reduce
+
+    def counting(block: np.ndarray, axes: Any, kernel: Any) -> np.ndarray:
+        calls.append(block.shape)
+        return real(block, axes, kernel)
+
+    monkeypatch.setattr(ahead, "_reduce", counting)
+    uz.generate_pyramid(g, levels=2, source=data, write_base=True)
+    assert calls == [data.shape]
+    np.testing.assert_array_equal(g["0"][...], data)

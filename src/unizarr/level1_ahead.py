@@ -26,6 +26,7 @@ Two ways in:
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -51,6 +52,9 @@ class Level1:
     axes: tuple[int, ...]
     method: str
     data: np.ndarray
+
+
+_local = threading.local()
 
 
 def _reduce(block: np.ndarray, axes: tuple[int, ...], kernel: Kernel) -> np.ndarray:
@@ -87,9 +91,12 @@ def reduce_while(
     pending: Future[np.ndarray] = shared_pool("level1-ahead", 1).submit(
         _reduce, block, tuple(axes), kernel
     )
+    outer = getattr(_local, "reducing", False)
+    _local.reducing = True  # writes inside write_fn compute nothing ahead: this is it
     try:
         write_fn()
     finally:
+        _local.reducing = outer
         try:
             data = pending.result()
         except (MemoryError, ValueError):
@@ -104,7 +111,8 @@ def write(arr: Any, block: np.ndarray, speculate: bool,
     ``arr`` is a level 0 worth it, compute its level-1 mean over the default pyramid
     axes meanwhile (:func:`reduce_while`). Returns that level, for
     :mod:`unizarr.level0_reuse` to keep, or ``None``."""
-    axes = _ahead_axes(arr, block) if speculate else None
+    busy = getattr(_local, "reducing", False)
+    axes = _ahead_axes(arr, block) if speculate and not busy else None
     if axes is None:
         write_fn()
         return None
