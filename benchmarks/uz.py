@@ -92,7 +92,8 @@ def _api_pipeline(ctx: RunContext, driver: str) -> None:
     array (``create_array(data=volume)``), then ``generate_pyramid`` and the OME
     metadata, no ``source=``. The input is a read-only memmap (``np.load(path,
     mmap_mode="r")``), which unizarr may reuse for level 1 instead of reading level 0
-    back; ``info["level0_reuse"]`` says whether it did."""
+    back, and reduce to level 1 while level 0 is written; ``info["level0_reuse"]`` and
+    ``info["level1_ahead"]`` say whether it did."""
     uz, group, cfg = _group(ctx, driver)
     layout = ctx.layout
     volume = ctx.volume
@@ -110,7 +111,9 @@ def _api_pipeline(ctx: RunContext, driver: str) -> None:
     try:
         from unizarr import level0_reuse
 
-        ctx.info["level0_reuse"] = level0_reuse.stats()["last"]
+        stats = level0_reuse.stats()
+        ctx.info["level0_reuse"] = stats["last"]
+        ctx.info["level1_ahead"] = stats.get("level1", "not available")
     except ImportError:  # an older unizarr: it always read level 0 back
         ctx.info["level0_reuse"] = "not available"
 

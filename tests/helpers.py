@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from unizarr.testing.base import snapshot  # noqa: F401  (one snapshot for the suites and tests)
 
@@ -20,3 +24,16 @@ def user_error(proc: subprocess.CompletedProcess, match: str) -> None:
     assert lines[0].startswith("error: "), proc.stderr
     assert match.lower() in lines[0].lower(), proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def random_volume(shape: tuple[int, ...], dtype: Any = np.uint16, seed: int = 0) -> np.ndarray:
+    """A reproducible volume of values in [0, 3000) (fits every integer dtype's mean)."""
+    return np.random.default_rng(seed).integers(0, 3000, shape).astype(dtype)
+
+
+def readonly_memmap(tmp_path: Path, data: np.ndarray, name: str = "vol.npy") -> np.memmap:
+    """``data`` saved as ``.npy`` and mapped back read-only, as ``np.load(path,
+    mmap_mode="r")`` hands it to a converter."""
+    path = tmp_path / name
+    np.save(path, data)
+    return np.load(path, mmap_mode="r")

@@ -17,6 +17,7 @@ import numpy as np
 
 import unizarr as uz
 from tests.adversarial.conftest import tree_hashes
+from tests.helpers import random_volume, readonly_memmap
 from unizarr import level0_reuse
 from unizarr.pyramid import downsample
 
@@ -27,14 +28,7 @@ LEVELS = 3
 
 
 def _volume(dtype: Any = np.uint16, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 3000, SHAPE).astype(dtype)
-
-
-def _readonly_memmap(tmp_path: Path, data: np.ndarray, name: str = "vol.npy") -> np.memmap:
-    path = tmp_path / name
-    np.save(path, data)
-    return np.load(path, mmap_mode="r")
+    return random_volume(SHAPE, dtype, seed)
 
 
 def _build(
@@ -69,7 +63,7 @@ def _reference(root: Path, g: uz.ZarrGroup, driver: str, zarr_version: int,
 
 # -- same bytes ------------------------------------------------------------------------------
 def test_reused_path_writes_the_same_store(tmp_path, driver, zarr_version):
-    data = _readonly_memmap(tmp_path, _volume())
+    data = readonly_memmap(tmp_path, _volume())
     g = _build(tmp_path / "fast.zarr", data, driver, zarr_version)
     assert _pyramid(g) == "reused"
     assert [g[str(i)].shape for i in range(LEVELS + 1)] == [
@@ -81,7 +75,7 @@ def test_reused_path_writes_the_same_store(tmp_path, driver, zarr_version):
 
 
 def test_sharded_reused_path_writes_the_same_store(tmp_path, driver):
-    data = _readonly_memmap(tmp_path, _volume())
+    data = readonly_memmap(tmp_path, _volume())
     g = _build(tmp_path / "fast.zarr", data, driver, 3, SHARDS)
     assert _pyramid(g) == "reused"
     fast = tree_hashes(tmp_path / "fast.zarr")
@@ -93,7 +87,7 @@ def test_fast_path_does_not_read_level0(tmp_path, driver, zarr_version, monkeypa
     """Proof that the reuse happens: no read of level 0's stored objects at all, while
     the fallback path reads every block of it."""
     reads: list[str] = []
-    data = _readonly_memmap(tmp_path, _volume())
+    data = readonly_memmap(tmp_path, _volume())
     g = _build(tmp_path / "a.zarr", data, driver, zarr_version)
     cls = type(g["0"])
     real = cls._read
@@ -111,7 +105,7 @@ def test_fast_path_does_not_read_level0(tmp_path, driver, zarr_version, monkeypa
 
 
 def test_no_user_memory_kept_alive(tmp_path, driver):
-    data = _readonly_memmap(tmp_path, _volume())
+    data = readonly_memmap(tmp_path, _volume())
     ref = weakref.ref(data)
     g = _build(tmp_path / "a.zarr", data, driver, 3)
     del data
@@ -134,7 +128,7 @@ def _check_fallback(tmp_path: Path, g: uz.ZarrGroup, driver: str, zarr_version: 
 
 
 def test_write_through_another_handle(tmp_path, driver, zarr_version):
-    data = _readonly_memmap(tmp_path, _volume())
+    data = readonly_memmap(tmp_path, _volume())
     g = _build(tmp_path / "a.zarr", data, driver, zarr_version)
     other = uz.open_array(str(tmp_path / "a.zarr" / "0"), mode="r+", driver=driver)
     other[3:9, 0:5] = 1234  # same shape/dtype, different values: must not be missed
@@ -143,14 +137,14 @@ def test_write_through_another_handle(tmp_path, driver, zarr_version):
 
 
 def test_write_a_slice_through_the_same_handle(tmp_path, driver, zarr_version):
-    data = _readonly_memmap(tmp_path, _volume())
+    data = readonly_memmap(tmp_path, _volume())
     g = _build(tmp_path / "a.zarr", data, driver, zarr_version)
     g["0"][-1] = 0
     _check_fallback(tmp_path, g, driver, zarr_version, "no whole-array write")
 
 
 def test_write_by_another_process(tmp_path, driver, zarr_version):
-    data = _readonly_memmap(tmp_path, _volume())
+    data = readonly_memmap(tmp_path, _volume())
     g = _build(tmp_path / "a.zarr", data, driver, zarr_version)
     code = (
         "import sys, unizarr as uz; "
@@ -163,7 +157,7 @@ def test_write_by_another_process(tmp_path, driver, zarr_version):
 
 
 def test_sharded_write_by_another_process(tmp_path, driver):
-    data = _readonly_memmap(tmp_path, _volume())
+    data = readonly_memmap(tmp_path, _volume())
     g = _build(tmp_path / "a.zarr", data, driver, 3, SHARDS)
     code = (
         "import sys, unizarr as uz; "
@@ -175,7 +169,7 @@ def test_sharded_write_by_another_process(tmp_path, driver):
 
 
 def test_source_file_changed_by_another_process(tmp_path, driver, zarr_version):
-    data = _readonly_memmap(tmp_path, _volume())
+    data = readonly_memmap(tmp_path, _volume())
     g = _build(tmp_path / "a.zarr", data, driver, zarr_version)
     code = (
         "import sys, numpy as np; m = np.load(sys.argv[1], mmap_mode='r+'); "
@@ -188,7 +182,7 @@ def test_source_file_changed_by_another_process(tmp_path, driver, zarr_version):
 
 
 def test_cast_dtype_is_not_reused(tmp_path, driver, zarr_version):
-    data = _readonly_memmap(tmp_path, _volume(np.int32))
+    data = readonly_memmap(tmp_path, _volume(np.int32))
     g = uz.open_group(str(tmp_path / "a.zarr"), mode="w", driver=driver, zarr_version=zarr_version)
     g.create_array("0", data.shape, np.uint16, data=data, chunks=CHUNKS)
     _check_fallback(tmp_path, g, driver, zarr_version, "no whole-array write")
@@ -198,7 +192,7 @@ def test_float_data_is_not_reused(tmp_path, driver, zarr_version):
     # float chunks equal to the fill value (-0.0 == 0.0) are not stored: not the same bytes
     vol = _volume(np.float32)
     vol[:16, :16, :16] = -0.0
-    data = _readonly_memmap(tmp_path, vol)
+    data = readonly_memmap(tmp_path, vol)
     g = _build(tmp_path / "a.zarr", data, driver, zarr_version)
     _check_fallback(tmp_path, g, driver, zarr_version, "no whole-array write")
 
@@ -221,7 +215,7 @@ def test_frozen_array_owning_its_memory_is_not_reused(tmp_path, driver):
 
 
 def test_delete_and_recreate_empty(tmp_path, driver, zarr_version):
-    data = _readonly_memmap(tmp_path, _volume())
+    data = readonly_memmap(tmp_path, _volume())
     g = _build(tmp_path / "a.zarr", data, driver, zarr_version)
     del g["0"]
     g.create_array("0", data.shape, data.dtype, chunks=CHUNKS)  # same shape, no data
@@ -230,8 +224,8 @@ def test_delete_and_recreate_empty(tmp_path, driver, zarr_version):
 
 
 def test_overwrite_with_other_data_reuses_the_new_data(tmp_path, driver, zarr_version):
-    first = _readonly_memmap(tmp_path, _volume(seed=1), "a.npy")
-    second = _readonly_memmap(tmp_path, _volume(seed=2), "b.npy")
+    first = readonly_memmap(tmp_path, _volume(seed=1), "a.npy")
+    second = readonly_memmap(tmp_path, _volume(seed=2), "b.npy")
     g = _build(tmp_path / "a.zarr", first, driver, zarr_version)
     g.create_array("0", second.shape, second.dtype, data=second, chunks=CHUNKS,
                    compressor="blosc", overwrite=True)

@@ -13,6 +13,7 @@ import pytest
 
 import unizarr as uz
 from tests.adversarial.conftest import tree_hashes
+from tests.helpers import random_volume, readonly_memmap
 from unizarr import level0_reuse, level1_ahead
 from unizarr.reduction import Kernel, get_kernel
 
@@ -24,8 +25,7 @@ LEVELS = 3
 
 
 def _volume(dtype: Any = np.uint16, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 3000, SHAPE).astype(dtype)
+    return random_volume(SHAPE, dtype, seed)
 
 
 @pytest.fixture
@@ -42,11 +42,6 @@ def from_level1(monkeypatch):
 
     monkeypatch.setattr(pyramid, "_pyramid_from_level1", spy)
     return calls
-
-
-def _readonly_memmap(tmp_path: Path, data: np.ndarray, name: str = "vol.npy") -> np.memmap:
-    np.save(tmp_path / name, data)
-    return np.load(tmp_path / name, mmap_mode="r")
 
 
 def _group(root: Path, driver: str, zarr_version: int) -> uz.ZarrGroup:
@@ -72,7 +67,7 @@ def _reference(root: Path, data: np.ndarray, driver: str, zarr_version: int,
 
 
 def test_ahead_level_writes_the_same_store(tmp_path, driver, zarr_version, from_level1):
-    data = _readonly_memmap(tmp_path, _volume())
+    data = readonly_memmap(tmp_path, _volume())
     g = _group(tmp_path / "fast.zarr", driver, zarr_version)
     _create(g, data)
     held = level0_reuse.stats()["level1_bytes"]
@@ -87,7 +82,7 @@ def test_ahead_level_writes_the_same_store(tmp_path, driver, zarr_version, from_
 
 
 def test_ahead_level_sharded(tmp_path, driver):
-    data = _readonly_memmap(tmp_path, _volume(seed=1))
+    data = readonly_memmap(tmp_path, _volume(seed=1))
     g = _group(tmp_path / "fast.zarr", driver, 3)
     _create(g, data, SHARDS)
     uz.generate_pyramid(g, levels=LEVELS)
@@ -102,7 +97,7 @@ def test_ahead_level_sharded(tmp_path, driver):
 def test_other_pyramids_ignore_the_ahead_level(tmp_path, driver, pyramid, from_level1):
     """Another method or other axes: the level computed ahead is not theirs (dropped);
     one level only: it is written as is."""
-    data = _readonly_memmap(tmp_path, _volume(seed=2))
+    data = readonly_memmap(tmp_path, _volume(seed=2))
     g = _group(tmp_path / "fast.zarr", driver, 3)
     _create(g, data)
     assert level0_reuse.stats()["level1_bytes"] > 0
@@ -120,7 +115,7 @@ def test_other_pyramids_ignore_the_ahead_level(tmp_path, driver, pyramid, from_l
 def test_write_after_drops_the_ahead_level(tmp_path, driver, zarr_version):
     """A later write changes level 0: the level computed ahead is gone, and the pyramid
     is that of the stored, changed level 0."""
-    data = _readonly_memmap(tmp_path, _volume(seed=3))
+    data = readonly_memmap(tmp_path, _volume(seed=3))
     g = _group(tmp_path / "fast.zarr", driver, zarr_version)
     arr = _create(g, data)
     arr[10:20, 5:9, :] = 4000
@@ -135,7 +130,7 @@ def test_write_after_drops_the_ahead_level(tmp_path, driver, zarr_version):
 
 
 def test_one_level_is_held_at_most(tmp_path, driver):
-    data = _readonly_memmap(tmp_path, _volume(seed=4))
+    data = readonly_memmap(tmp_path, _volume(seed=4))
     for i in range(3):
         _create(_group(tmp_path / f"g{i}.zarr", driver, 3), data)
     assert level0_reuse.stats()["level1_bytes"] == 65 * 65 * 66 * 2
@@ -157,7 +152,7 @@ def test_nothing_computed_ahead(tmp_path, driver, case):
     elif case == "one chunk":
         chunks = SHAPE
     if case != "writeable":
-        data = _readonly_memmap(tmp_path, data)
+        data = readonly_memmap(tmp_path, data)
     level0_reuse.stats()
     g = _group(tmp_path / "a.zarr", driver, 3)
     g.create_array(name, data.shape, data.dtype, data=data, chunks=chunks, compressor="blosc")
@@ -222,7 +217,7 @@ def test_one_slab_source_is_reduced_once(tmp_path, driver, monkeypatch):
 
     # 9.6 MiB (above AHEAD_MIN_BYTES) in 30 planes: fewer than one row of 32-plane chunks
     rng = np.random.default_rng(7)
-    data = _readonly_memmap(tmp_path, rng.integers(0, 3000, (30, 400, 400)).astype(np.uint16))
+    data = readonly_memmap(tmp_path, rng.integers(0, 3000, (30, 400, 400)).astype(np.uint16))
     g = _group(tmp_path / "a.zarr", driver, 3)
     g.create_array("0", data.shape, data.dtype, chunks=(32, 64, 64), compressor="blosc")
     calls: list[tuple[int, ...]] = []
