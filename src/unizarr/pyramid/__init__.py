@@ -140,7 +140,11 @@ def generate_pyramid(
         stored level 0, saving its decompression. It must hold the same values.
     write_base : bool
         Also write level 0 from ``source`` during the same pass (create ``"0"`` first,
-        without data): each voxel of the volume is then read once for everything.
+        without data): each voxel of the volume is then read once for everything. A
+        numpy ``source`` whose level 1 fits a quarter of ``max_memory`` is written in
+        slabs of write-block rows while a second thread reduces it whole to level 1,
+        and the levels below are built from that level in memory (not with
+        ``resume`` or a cluster).
     workers : int, optional
         Worker threads of this process (default: the CPUs this process may use): they
         build the pyramid when it runs locally, and check the stored blocks for
