@@ -92,11 +92,13 @@ def test_ahead_level_sharded(tmp_path, driver):
     )
 
 
-@pytest.mark.parametrize("pyramid", [{"method": "max"}, {"no_pyramid_axis": "z"},
-                                     {"spatial_ndim": 2}, {"levels": 1}])
+@pytest.mark.parametrize("pyramid", [{"method": "max"}, {"method": np.mean},
+                                     {"no_pyramid_axis": "z"}, {"spatial_ndim": 2},
+                                     {"levels": 1}])
 def test_other_pyramids_ignore_the_ahead_level(tmp_path, driver, pyramid, from_level1):
-    """Another method or other axes: the level computed ahead is not theirs (dropped);
-    one level only: it is written as is."""
+    """Another method (``np.mean`` included: a callable rounds its own way) or other
+    axes: the level computed ahead is not theirs (dropped); one level only: it is
+    written as is."""
     data = readonly_memmap(tmp_path, _volume(seed=2))
     g = _group(tmp_path / "fast.zarr", driver, 3)
     _create(g, data)

@@ -47,10 +47,12 @@ AHEAD_MIN_BYTES = 4 * 2**20
 
 @dataclass(frozen=True)
 class Level1:
-    """A level 1 computed from a whole level-0 write: its axes, method and voxels."""
+    """A level 1 computed from a whole level-0 write: its axes, the kernel that reduced
+    it (compared as a whole: a callable named ``mean`` is not the ``"mean"`` method) and
+    its voxels."""
 
     axes: tuple[int, ...]
-    method: str
+    kernel: Kernel
     data: np.ndarray
 
 
@@ -118,7 +120,7 @@ def write(arr: Any, block: np.ndarray, speculate: bool,
         return None
     kernel = get_kernel("mean")
     data = reduce_while(write_fn, block, axes, kernel)
-    return Level1(axes, kernel.name, data) if data is not None else None
+    return Level1(axes, kernel, data) if data is not None else None
 
 
 __all__ = ["AHEAD_MAX_BYTES", "AHEAD_MIN_BYTES", "Level1", "reduce_while", "write"]

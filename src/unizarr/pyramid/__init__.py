@@ -325,11 +325,13 @@ def _level1_at_hand(
     max_memory: int,
 ) -> np.ndarray | None:
     """Level 1 as a numpy array when it is at hand, else ``None``: computed during the
-    write of level 0 (``ahead``, when its axes and method are this pyramid's), or now,
-    during the one write of level 0 from a numpy ``source`` (``write_base``) when level
-    1 is small enough to keep (a quarter of ``max_memory``, as the plan keeps levels)."""
+    write of level 0 (``ahead``, when its axes and kernel are this pyramid's), or now,
+    while level 0 is written from a numpy ``source`` (``write_base``), when level 1 is
+    small enough to keep (a quarter of ``max_memory``, as the plan keeps levels). Should
+    that reduction fail, level 0 is written and ``None`` comes back: the plan then
+    writes level 0 again with the rest (same bytes)."""
     if ahead is not None:
-        if ahead.method == kernel.name == "mean" and ahead.axes == tuple(step) \
+        if ahead.kernel == kernel and ahead.axes == tuple(step) \
                 and ahead.data.shape == tuple(shape):
             return ahead.data
         return None
