@@ -108,10 +108,10 @@ def reduce_while(
 
 def write(arr: Any, block: np.ndarray, speculate: bool,
           write_fn: Callable[[], None]) -> Level1 | None:
-    """Run ``write_fn`` (which writes ``block`` into the whole of ``arr``) and, when
-    ``speculate`` (:func:`unizarr.level0_reuse.would_remember` holds for the write) and
-    ``arr`` is a level 0 worth it, compute its level-1 mean over the default pyramid
-    axes meanwhile (:func:`reduce_while`). Returns that level, for
+    """Run ``write_fn`` (the write of ``block`` into ``arr``) and, when ``speculate``
+    (:func:`unizarr.level0_reuse.would_remember` holds: a whole-array write) and ``arr``
+    is a level 0 worth it, compute its level-1 mean over the default pyramid axes
+    meanwhile (:func:`reduce_while`). Returns that level, for
     :mod:`unizarr.level0_reuse` to keep, or ``None``."""
     busy = getattr(_local, "reducing", False)
     axes = _ahead_axes(arr, block) if speculate and not busy else None
