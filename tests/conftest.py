@@ -27,6 +27,7 @@ def client() -> Iterator[Any]:
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        host="127.0.0.1",  # services the tests start listen on loopback only
         silence_logs=50,
     )
     with distributed.Client(cluster) as c:
