@@ -233,3 +233,40 @@ def test_one_slab_source_is_reduced_once(tmp_path, driver, monkeypatch):
     uz.generate_pyramid(g, levels=2, source=data, write_base=True)
     assert calls == [data.shape]
     np.testing.assert_array_equal(g["0"][...], data)
+
+
+def test_large_level1_writes_level0_then_rereads(tmp_path, driver, zarr_version, monkeypatch):
+    """A level 1 above a quarter of max_memory, from a source whose second read costs
+    no disk read: level 0 in slabs first, then the pyramid from the source (same store
+    as the plain path), not the piecewise one-pass order."""
+    import unizarr.pyramid as pyramid
+
+    slabs: list[int] = []
+    real = pyramid._write_in_slabs
+    monkeypatch.setattr(pyramid, "_write_in_slabs",
+                        lambda base, src: (slabs.append(src.shape[0]), real(base, src)))
+    data = readonly_memmap(tmp_path, _volume(seed=8))
+    g = _group(tmp_path / "fast.zarr", driver, zarr_version)
+    _create(g, data, with_data=False)
+    uz.generate_pyramid(g, levels=LEVELS, source=data, write_base=True, max_memory=2**20)
+    assert slabs == [SHAPE[0]]
+    assert tree_hashes(tmp_path / "fast.zarr") == _reference(
+        tmp_path / "ref.zarr", data, driver, zarr_version
+    )
+
+
+def test_reread_is_cheap(tmp_path):
+    import unizarr.pyramid as pyramid
+
+    with open("/proc/meminfo") as f:
+        available = int(dict(line.split(":", 1) for line in f)["MemAvailable"].split()[0]) * 1024
+    small = readonly_memmap(tmp_path, _volume())
+    big_path = tmp_path / "big.raw"
+    with open(big_path, "wb") as f:
+        f.truncate(available // 2 + 2**20)  # sparse: nothing is written or read
+    big = np.memmap(big_path, dtype=np.uint8, mode="r")
+    assert pyramid._reread_is_cheap(np.ones(10))  # in memory
+    assert pyramid._reread_is_cheap(np.frombuffer(b"abcd", np.uint8))  # bytes
+    assert pyramid._reread_is_cheap(small) and pyramid._reread_is_cheap(np.asarray(small)[2:])
+    assert not pyramid._reread_is_cheap(big) and not pyramid._reread_is_cheap(np.asarray(big))
+    assert not pyramid._reread_is_cheap([1, 2, 3])

@@ -19,6 +19,7 @@ build and hands the plan to one of two executors that write the same bytes:
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -301,6 +302,12 @@ def generate_pyramid(
                              max_memory, workers, progress)
         finish_run(group, run)
         return shapes
+    if write_base and cluster is None and done is None and _reread_is_cheap(source):
+        # Level 0 in few large engine writes, then the pyramid from the source again:
+        # faster than writing it piece by piece from the reducing threads (1024^3: 8-25%,
+        # benchmarks/README.md) when the second read costs no disk read.
+        _write_in_slabs(base, source)
+        write_base = False
     if write_base:
         workers = writers_within(max_memory, base, workers)
     plan = plan_pyramid(shapes, steps, targets, source=source, write_base=write_base,
@@ -340,15 +347,36 @@ def _level1_at_hand(
         return None
     if not kept_level(shape, base.dtype.itemsize, max_memory // 4):
         return None
-    # Level 0 in slabs of whole write-block rows (what the engine buffers stays one
-    # slab), level 1 from the whole source on a second thread meanwhile.
+    # Level 1 from the whole source on a second thread while level 0 is written.
+    return level1_ahead.reduce_while(lambda: _write_in_slabs(base, source), source, step, kernel)
+
+
+def _write_in_slabs(base: ZarrArray, source: np.ndarray) -> None:
+    """``base[...] = source`` in slabs of whole write-block rows: what the engine buffers
+    stays one slab."""
     rows = base.write_block[0]
+    for z in range(0, base.shape[0], rows):
+        base[z:z + rows] = source[z:z + rows]
 
-    def write_level0() -> None:
-        for z in range(0, base.shape[0], rows):
-            base[z:z + rows] = source[z:z + rows]
 
-    return level1_ahead.reduce_while(write_level0, source, step, kernel)
+def _reread_is_cheap(source: Any) -> bool:
+    """Whether reading a numpy ``source`` a second time costs no disk read: it is in
+    memory, or a memory map of at most half the memory available now (its pages then
+    stay in the page cache between the two reads)."""
+    if not isinstance(source, np.ndarray):
+        return False
+    obj: Any = source
+    while isinstance(obj, np.ndarray) and not isinstance(obj, np.memmap):
+        obj = obj.base
+    if not isinstance(obj, (np.memmap, mmap.mmap)):
+        return True  # plain memory (or bytes): already in RAM
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        available = int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return False  # no way to tell: keep the one-read order
+    return source.nbytes <= available // 2
 
 
 def _pyramid_from_level1(
