@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import level0_reuse, level1_ahead
-from ..blocks import copy_data
+from ..blocks import copy_data, regions
 from ..core import ZarrArray, ZarrGroup
 from ..distributed import resolve_client
 from ..errors import ReadOnlyError
@@ -352,11 +352,11 @@ def _level1_at_hand(
 
 
 def _write_in_slabs(base: ZarrArray, source: np.ndarray) -> None:
-    """``base[...] = source`` in slabs of whole write-block rows: what the engine buffers
-    stays one slab."""
-    rows = base.write_block[0]
-    for z in range(0, base.shape[0], rows):
-        base[z:z + rows] = source[z:z + rows]
+    """``base[...] = source`` in rows of whole write blocks along the last axis: what the
+    engine buffers stays one row."""
+    inner = (slice(None),)
+    for region in regions(base.shape[:-1], base.write_block[:-1]):
+        base[region + inner] = source[region + inner]
 
 
 def _reread_is_cheap(source: Any) -> bool:
