@@ -143,8 +143,10 @@ def generate_pyramid(
         Also write level 0 from ``source`` during the same pass (create ``"0"`` first,
         without data): each voxel of the volume is then read once for everything. A
         numpy ``source`` whose level 1 fits a quarter of ``max_memory`` is written in
-        slabs of write-block rows while a second thread reduces it whole to level 1,
-        and the levels below are built from that level in memory (not with
+        rows of write blocks while a second thread reduces it whole to level 1, and the
+        levels below are built from that level in memory; a larger one whose second
+        read costs no disk read (in memory, or a memmap of at most half the available
+        memory) is written first, then read again for the pyramid (neither with
         ``resume`` or a cluster).
     workers : int, optional
         Worker threads of this process (default: the CPUs this process may use): they
