@@ -544,12 +544,13 @@ class ZarrArray(ZarrNode):
         if not sel.empty:
             # A whole write of level 0 from numpy may reduce it to level 1 meanwhile, on
             # a second thread (unizarr.level1_ahead); the pyramid then starts there.
+            eligible = level0_reuse.would_remember(self, sel, value)  # (checked once)
             with engine_errors(self):
                 level1 = level1_ahead.write(
-                    self, block, level0_reuse.would_remember(self, sel, value),
-                    lambda: self._write(sel.region, block),
+                    self, block, eligible, lambda: self._write(sel.region, block)
                 )
-            level0_reuse.remember(self, sel, value, level1)  # the pyramid may reuse ``value``
+            # the pyramid may reuse ``value``
+            level0_reuse.remember(self, sel, value, level1, eligible=eligible)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = np.asarray(self[...])

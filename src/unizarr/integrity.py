@@ -18,6 +18,17 @@ def _physical_memory() -> int | None:
         return None
 
 
+def available_memory() -> int | None:
+    """Bytes of memory the kernel says are available now (``MemAvailable``), or
+    ``None`` where it does not say (not Linux)."""
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def check_allocation(shape: Sequence[int], dtype: np.dtype, what: str) -> None:
     """Raise ``MemoryError`` before the engine is asked for a buffer larger than the
     machine's physical memory (TensorStore aborts the interpreter on such a request)."""

@@ -193,12 +193,14 @@ def would_remember(arr: Any, sel: Any, value: Any) -> bool:
     return path is not None and os.path.isdir(path) and _mutable_reason(value) is None
 
 
-def remember(arr: Any, sel: Any, value: Any, level1: Any = None) -> None:
+def remember(arr: Any, sel: Any, value: Any, level1: Any = None, *,
+             eligible: bool | None = None) -> None:
     """After ``arr[sel] = value`` succeeded: remember ``value`` as ``arr``'s content
     when :func:`would_remember` says so, with the ``level1`` computed during the write
     (:mod:`unizarr.level1_ahead`), if any. Does nothing otherwise. At most one record
-    holds a level 1: a new one drops the others' (their memory is the caller's cost)."""
-    if not would_remember(arr, sel, value):
+    holds a level 1: a new one drops the others' (their memory is the caller's cost).
+    ``eligible``: :func:`would_remember`'s verdict when the caller already has it."""
+    if not (would_remember(arr, sel, value) if eligible is None else eligible):
         return
     path = _local_dir(arr)
     if path is None:  # (would_remember checked it: only a vanished store gets here)

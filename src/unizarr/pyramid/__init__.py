@@ -30,6 +30,7 @@ from ..blocks import copy_data, regions
 from ..core import ZarrArray, ZarrGroup
 from ..distributed import resolve_client
 from ..errors import ReadOnlyError
+from ..integrity import available_memory
 from ..level1_ahead import Level1
 from ..reduction import (
     METHODS,
@@ -372,11 +373,8 @@ def _reread_is_cheap(source: Any) -> bool:
         obj = obj.base
     if not isinstance(obj, (np.memmap, mmap.mmap)):
         return True  # plain memory (or bytes): already in RAM
-    try:
-        with open("/proc/meminfo") as f:
-            info = dict(line.split(":", 1) for line in f)
-        available = int(info["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
+    available = available_memory()
+    if available is None:
         return False  # no way to tell: keep the one-read order
     return source.nbytes <= available // 2
 
