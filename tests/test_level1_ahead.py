@@ -212,6 +212,41 @@ def test_reduction_error_only_costs_the_level(tmp_path):
     assert got is None and written == [True]
 
 
+def test_failed_one_pass_reduction_writes_level0_once(tmp_path, driver, zarr_version,
+                                                     monkeypatch, from_level1):
+    """generate_pyramid(source=, write_base=True) whose level-1 reduction fails (e.g.
+    MemoryError): level 0 is written once, the levels come from the source, and the
+    store is the plain path's."""
+    import unizarr.level1_ahead as ahead
+    import unizarr.pyramid as pyramid
+
+    def no_memory(block: np.ndarray, axes: Any, kernel: Any) -> np.ndarray:
+        raise MemoryError
+
+    slabs: list[int] = []
+    real = pyramid._write_in_slabs
+    monkeypatch.setattr(pyramid, "_write_in_slabs",
+                        lambda base, src: (slabs.append(src.shape[0]), real(base, src)))
+    monkeypatch.setattr(ahead, "_reduce", no_memory)
+    data = _volume(seed=9)
+    g = _group(tmp_path / "fast.zarr", driver, zarr_version)
+    _create(g, data, with_data=False)
+    writes: list[Any] = []
+    base = g["0"]
+    real_set = type(base).__setitem__
+    monkeypatch.setattr(type(base), "__setitem__",
+                        lambda self, key, value: (writes.append(self.name),
+                                                  real_set(self, key, value)))
+    uz.generate_pyramid(g, levels=LEVELS, source=data, write_base=True)
+    assert slabs == [SHAPE[0]] and from_level1 == []
+    level0_writes = [w for w in writes if w.rsplit("/", 1)[-1] == "0"]
+    assert len(level0_writes) == len(list(uz.blocks.regions(SHAPE[:-1], CHUNKS[:-1])))
+    monkeypatch.undo()
+    assert tree_hashes(tmp_path / "fast.zarr") == _reference(
+        tmp_path / "ref.zarr", data, driver, zarr_version
+    )
+
+
 def test_one_slab_source_is_reduced_once(tmp_path, driver, monkeypatch):
     """A read-only source whose level 0 is one slab: the one-pass write is then a whole
     write the write path would compute ahead too; it does not (one reduction)."""

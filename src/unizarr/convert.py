@@ -581,7 +581,8 @@ def convert(
     factors : str, optional
         Forced factors, e.g. ``"1,2,2"`` or ``"1,2,2;2,2,2"`` (z,y,x order).
     ome_version : {"auto", "0.4", "0.5", "0.6"}
-        ``auto``: 0.5 on Zarr v3, 0.4 on v2.
+        ``auto``: 0.5 on Zarr v3, 0.4 on v2. ``config.ome_version`` is not consulted
+        (its default, 0.4, cannot be told from a choice): choose here.
     voxel_size : float or sequence of float, optional
         Voxel size over the input's: one value or one per spatial axis (z,y,x).
     unit : str, optional

@@ -124,14 +124,21 @@ def _mutable_reason(src: np.ndarray) -> str | None:
     return None
 
 
-def _backing_file(src: np.ndarray) -> str | None:
+def memory_map(src: np.ndarray) -> np.memmap | mmap.mmap | None:
+    """The memory map behind ``src``: the first ``np.memmap`` down its ``.base`` chain,
+    or the ``mmap.mmap`` at its end; ``None`` when its memory is not a mapping."""
     obj: Any = src
     while isinstance(obj, np.ndarray):
-        name = getattr(obj, "filename", None)
-        if isinstance(obj, np.memmap) and name:
-            return str(name)
+        if isinstance(obj, np.memmap):
+            return obj
         obj = obj.base
-    return None
+    return obj if isinstance(obj, mmap.mmap) else None
+
+
+def _backing_file(src: np.ndarray) -> str | None:
+    found = memory_map(src)
+    name = getattr(found, "filename", None) if isinstance(found, np.memmap) else None
+    return str(name) if name else None
 
 
 def _backing_stat(src: np.ndarray) -> tuple[Any, ...] | None:
@@ -295,4 +302,4 @@ def stats() -> dict[str, Any]:
     return out
 
 
-__all__ = ["forget", "remember", "reusable", "source_for", "stats", "would_remember"]
+__all__ = ["forget", "memory_map", "remember", "reusable", "source_for", "stats", "would_remember"]

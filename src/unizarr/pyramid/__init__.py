@@ -19,7 +19,6 @@ build and hands the plan to one of two executors that write the same bytes:
 
 from __future__ import annotations
 
-import mmap
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -296,8 +295,14 @@ def generate_pyramid(
 
     level1 = None
     if cluster is None and done is None:
-        level1 = _level1_at_hand(base, source, write_base, ahead, kernel, steps[0], shapes[1],
-                                 max_memory)
+        level1 = _matching_level1(ahead, kernel, steps[0], shapes[1])
+        if level1 is None and write_base and _keeps_level1(base, source, shapes[1], max_memory):
+            # Level 0 written now while a second thread reduces the whole source to
+            # level 1. Should that reduction fail, level 0 is written all the same and
+            # the plan below builds the levels from the source, as without it.
+            level1 = level1_ahead.reduce_while(lambda: _write_in_slabs(base, source),
+                                               source, steps[0], kernel)
+            write_base = False
     if level1 is not None:
         # Level 0 is written and level 1 is in memory: the rest is a pyramid of level 1
         # that writes its base from that array while it reduces it.
@@ -324,34 +329,25 @@ def generate_pyramid(
     return shapes
 
 
-def _level1_at_hand(
-    base: ZarrArray,
-    source: Any,
-    write_base: bool,
-    ahead: Level1 | None,
-    kernel: Kernel,
-    step: tuple[int, ...],
-    shape: tuple[int, ...],
-    max_memory: int,
+def _matching_level1(
+    ahead: Level1 | None, kernel: Kernel, step: tuple[int, ...], shape: tuple[int, ...]
 ) -> np.ndarray | None:
-    """Level 1 as a numpy array when it is at hand, else ``None``: computed during the
-    write of level 0 (``ahead``, when its axes and kernel are this pyramid's), or now,
-    while level 0 is written from a numpy ``source`` (``write_base``), when level 1 is
-    small enough to keep (a quarter of ``max_memory``, as the plan keeps levels). Should
-    that reduction fail, level 0 is written and ``None`` comes back: the plan then
-    writes level 0 again with the rest (same bytes)."""
-    if ahead is not None:
-        if ahead.kernel == kernel and ahead.axes == tuple(step) \
-                and ahead.data.shape == tuple(shape):
-            return ahead.data
-        return None
-    if not (write_base and isinstance(source, np.ndarray) and source.dtype == base.dtype
-            and tuple(source.shape) == tuple(base.shape)):
-        return None
-    if not kept_level(shape, base.dtype.itemsize, max_memory // 4):
-        return None
-    # Level 1 from the whole source on a second thread while level 0 is written.
-    return level1_ahead.reduce_while(lambda: _write_in_slabs(base, source), source, step, kernel)
+    """The level 1 computed during the write of level 0 (``ahead``) when its kernel,
+    axes and shape are this pyramid's first step, else ``None``."""
+    if ahead is not None and ahead.kernel == kernel and ahead.axes == tuple(step) \
+            and ahead.data.shape == tuple(shape):
+        return ahead.data
+    return None
+
+
+def _keeps_level1(base: ZarrArray, source: Any, shape: tuple[int, ...],
+                  max_memory: int) -> bool:
+    """Whether level 1 may be reduced from the whole numpy ``source`` while level 0 is
+    written: the source is level 0 itself (dtype and shape), and level 1 is small
+    enough to keep (a quarter of ``max_memory``, as the plan keeps levels)."""
+    return (isinstance(source, np.ndarray) and source.dtype == base.dtype
+            and tuple(source.shape) == tuple(base.shape)
+            and kept_level(shape, base.dtype.itemsize, max_memory // 4))
 
 
 def _write_in_slabs(base: ZarrArray, source: np.ndarray) -> None:
@@ -368,10 +364,7 @@ def _reread_is_cheap(source: Any) -> bool:
     stay in the page cache between the two reads)."""
     if not isinstance(source, np.ndarray):
         return False
-    obj: Any = source
-    while isinstance(obj, np.ndarray) and not isinstance(obj, np.memmap):
-        obj = obj.base
-    if not isinstance(obj, (np.memmap, mmap.mmap)):
+    if level0_reuse.memory_map(source) is None:
         return True  # plain memory (or bytes): already in RAM
     available = available_memory()
     if available is None:
