@@ -373,7 +373,8 @@ def render(raw: dict[str, Any]) -> tuple[str, list, list]:
             parts.append(format_writes(writes, f"\n== writes, {label}\n{WRITE_LEGEND}"))
         if reads:
             parts.append(format_reads(reads, f"\n== random 32³ reads, {label}, v3 array"))
-    parts.append("\n== targets (value on medians; 'min' = same ratio on minimums)")
+    parts.append("\n== targets (value on medians; 'min' = same ratio on minimums; 'paired' = "
+                 "median of the per-repeat ratios)")
     parts.append(format_ratios(ratios))
     noisy = [r for r in raw["runs"] if r.get("foreign_load", 0.0) > 0.1]
     if noisy:

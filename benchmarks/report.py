@@ -4,7 +4,10 @@ Times are per contender x layout x workload over the repeats: min and median
 seconds; throughput is uncompressed level-0 bytes (10⁶ B = 1 MB) over the
 median. Memory is the worst repeat. Target ratios use medians (as
 ``/work/shared/PERFORMANCE.md`` does); the same ratio on minimums is printed
-beside it because disk-write noise on a shared VM is one-sided.
+beside it because disk-write noise on a shared VM is one-sided, and so is the
+*paired* ratio: the median over repeats of the ratio of the two runs of the same
+repeat (jobs are interleaved per repeat, so each pair ran minutes apart at most and
+drift of the machine cancels out of it).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class Row:
     foreign_load: float = 0.0
     phases: dict[str, dict[str, float]] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    by_repeat: dict[int, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -86,6 +90,7 @@ def summarize(runs: list[dict[str, Any]], level0_bytes: dict[str, int]) -> list[
             rows[key] = row
             continue
         secs = [r["seconds"] for r in ok]
+        row.by_repeat = {int(r["repeat"]): r["seconds"] for r in ok if "repeat" in r}
         row.n = len(ok)
         row.min, row.median = min(secs), statistics.median(secs)
         row.mbps = level0_bytes[row.workload] / row.median / 1e6
@@ -180,6 +185,7 @@ class Ratio:
     op: str
     target: float | None
     missing: str = ""
+    value_paired: float | None = None
 
     @property
     def verdict(self) -> str:
@@ -193,6 +199,15 @@ class Ratio:
 
 
 Key = tuple[str, str, str]  # (contender, layout, workload)
+
+
+def paired_ratio(num: Row, den: Row) -> float | None:
+    """Median over the repeats both rows ran of ``num``'s seconds over ``den``'s in
+    the same repeat; ``None`` with fewer than two such repeats."""
+    common = sorted(set(num.by_repeat) & set(den.by_repeat))
+    if len(common) < 2:
+        return None
+    return statistics.median(num.by_repeat[i] / den.by_repeat[i] for i in common)
 
 
 class _Ratios:
@@ -229,11 +244,13 @@ class _Ratios:
         op: str,
         target: float | None,
         keys: list[Key],
+        paired: float | None = None,
     ) -> None:
         if values is None:
             self.out.append(Ratio(self.group, label, None, None, op, target, self._why(keys)))
         else:
-            self.out.append(Ratio(self.group, label, values[0], values[1], op, target))
+            self.out.append(Ratio(self.group, label, values[0], values[1], op, target,
+                                  value_paired=paired))
 
     def time(
         self,
@@ -247,13 +264,15 @@ class _Ratios:
         """``num`` seconds over the fastest of ``dens`` (lower is better)."""
         n = self._ok(num)
         ds = [d for d in map(self._ok, dens) if d is not None]
-        values = None
+        values, paired = None, None
         if n is not None and ds and not math.isnan(n.stat("median", phase)):
             values = (
                 n.stat("median", phase) / min(d.median for d in ds),
                 n.stat("min", phase) / min(d.min for d in ds),
             )
-        self._add(label, values, op, target, [num, *dens])
+            if phase is None:
+                paired = paired_ratio(n, min(ds, key=lambda d: d.median))
+        self._add(label, values, op, target, [num, *dens], paired)
 
     def speed(
         self,
@@ -266,10 +285,12 @@ class _Ratios:
     ) -> None:
         """Throughput of ``num`` relative to ``den``: den seconds / num seconds (higher is better)."""
         n, d = self._ok(num), self._ok(den)
-        values = None
+        values, paired = None, None
         if n is not None and d is not None and not math.isnan(n.stat("median", phase)):
             values = (d.median / n.stat("median", phase), d.min / n.stat("min", phase))
-        self._add(label, values, op, target, [num, den])
+            if phase is None:
+                paired = paired_ratio(d, n)
+        self._add(label, values, op, target, [num, den], paired)
 
     def memory(self, label: str, key: Key, absolute: bool, target: float) -> None:
         """Peak anon MiB (``absolute``) or (peak anon - baseline) / input bytes."""
@@ -406,7 +427,7 @@ def compute_ratios(rows: list[Row], workloads: dict[str, str]) -> list[Ratio]:
 def format_ratios(ratios: list[Ratio]) -> str:
     """Ratios under one heading per workload/layout: median, min, target, verdict."""
     width = max((len(r.label) for r in ratios), default=40)
-    head = f"{'ratio':<{width}} {'median':>8} {'min':>8} {'target':>9}  verdict"
+    head = f"{'ratio':<{width}} {'median':>8} {'min':>8} {'paired':>8} {'target':>9}  verdict"
     lines = [head, "-" * len(head)]
     group = None
     for r in ratios:
@@ -416,11 +437,14 @@ def format_ratios(ratios: list[Ratio]) -> str:
         target = f"{r.op} {r.target:g}" if r.target is not None else ""
         if r.value is None:
             lines.append(
-                f"{r.label:<{width}} {'':>8} {'':>8} {target:>9}  {r.verdict}  ({r.missing})"
+                f"{r.label:<{width}} {'':>8} {'':>8} {'':>8} {target:>9}  {r.verdict}"
+                f"  ({r.missing})"
             )
         else:
+            paired = f"{r.value_paired:8.3f}" if r.value_paired is not None else f"{'':>8}"
             lines.append(
-                f"{r.label:<{width}} {r.value:8.3f} {r.value_min:8.3f} {target:>9}  {r.verdict}"
+                f"{r.label:<{width}} {r.value:8.3f} {r.value_min:8.3f} {paired} {target:>9}"
+                f"  {r.verdict}"
             )
     return "\n".join(lines)
 
