@@ -29,7 +29,7 @@ import re
 import struct
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -358,28 +358,41 @@ class SliceStack:
         of it (the pyramid builder plans its own blocks within the rest)."""
         with self._lock:
             self._cache_bytes = max(int(max_memory) // CACHE_SHARE, 0)
-            while self._cache and self._cached > self._cache_bytes:
-                self._cached -= self._cache.popitem(last=False)[1].nbytes
+            self._evict()
+
+    def _evict(self) -> None:
+        """Drop the least recently used entries until the cache fits its bound (oldest
+        first: the blocks of one slab ask for the same slices in a row). Lock held."""
+        while self._cache and self._cached > self._cache_bytes:
+            self._cached -= self._cache.popitem(last=False)[1].nbytes
+
+    def _through_cache(self, key: Any, decode: Callable[[], np.ndarray]) -> np.ndarray:
+        """The cached array of ``key`` (a slice's path, or ``(path, strip)``), else
+        ``decode()``, kept for the next caller. Decoding runs outside the lock, so two
+        threads may decode the same key; the first to finish is kept."""
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        data = decode()
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = data
+                self._cached += data.nbytes
+            self._evict()
+        return data
 
     def _plane(self, path: str) -> np.ndarray:
-        with self._lock:
-            hit = self._cache.get(path)
-            if hit is not None:
-                self._cache.move_to_end(path)
-                return hit
+        return self._through_cache(path, lambda: self._decode_plane(path))
+
+    def _decode_plane(self, path: str) -> np.ndarray:
         data = read_slice(path)
         if data.shape != self.plane or data.dtype != self.dtype:
             raise CorruptDataError(
                 f"the slice {path} decodes to {data.shape} {data.dtype}, the others are "
                 f"{self.plane} {self.dtype}; fix or remove it"
             )
-        with self._lock:
-            if path not in self._cache:
-                self._cache[path] = data
-                self._cached += data.nbytes
-            # Oldest first: the blocks of one slab ask for the same slices in a row.
-            while self._cache and self._cached > self._cache_bytes:
-                self._cached -= self._cache.popitem(last=False)[1].nbytes
         return data
 
     def _read_rows(self, path: str, raw: RawPlane, rows: tuple[int, int, Any],
@@ -414,20 +427,7 @@ class SliceStack:
     def _strip(self, path: str, sp: StripPlane, index: int) -> np.ndarray:
         """One decoded strip, through the cache (the blocks beside each other along x
         ask for the same strips, two threads at a time in step)."""
-        key = (path, index)
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                return hit
-        seg = read_strip(path, sp, index, self.plane)
-        with self._lock:
-            if key not in self._cache:
-                self._cache[key] = seg
-                self._cached += seg.nbytes
-            while self._cache and self._cached > self._cache_bytes:
-                self._cached -= self._cache.popitem(last=False)[1].nbytes
-        return seg
+        return self._through_cache((path, index), lambda: read_strip(path, sp, index, self.plane))
 
     def _read_strips(self, path: str, sp: StripPlane, rows: tuple[int, int, Any],
                      inner: tuple[Any, ...], out: np.ndarray) -> None:

@@ -229,7 +229,21 @@ def _czi_metadata(xml: str) -> tuple[dict[str, float], list[str]]:
     return scale, names
 
 
-class _CziRead:
+class _FileRead:
+    """A reader of one file that pickles as its constructor arguments (``_args``): the
+    open handle and its lock stay behind, and the copy opens the file again on first use
+    (dask worker processes)."""
+
+    _args: tuple[str, ...] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._args}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(*(state[name] for name in self._args))  # type: ignore[misc]
+
+
+class _CziRead(_FileRead):
     """Reads a region of one CZI scene, decoding only the subblocks it intersects.
 
     ``origin`` is the scene's first index along every dimension in the file's global
@@ -238,17 +252,13 @@ class _CziRead:
     turns.
     """
 
+    _args = ("path", "origin")
+
     def __init__(self, path: str, origin: tuple[int, ...]) -> None:
         self.path = path
         self.origin = origin
         self._czi: Any = None
         self._lock = threading.Lock()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "origin": self.origin}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"], state["origin"])  # type: ignore[misc]
 
     def close(self) -> None:
         if self._czi is not None:
@@ -429,20 +439,16 @@ def _lif_metadata(element: Any) -> tuple[dict[str, float], list[str], float | No
     return scale, (names if all(names) else []), step
 
 
-class _LifRead:
+class _LifRead(_FileRead):
     """Reads a region of one LIF image through a memory map opened on first use."""
+
+    _args = ("path", "index")
 
     def __init__(self, path: str, index: int) -> None:
         self.path = path
         self.index = index
         self._arr: Any = None
         self._lock = threading.Lock()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "index": self.index}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"], state["index"])  # type: ignore[misc]
 
     def close(self) -> None:
         self._arr = None

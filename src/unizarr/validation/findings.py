@@ -6,7 +6,7 @@ path and the field (``multiscales[0].axes[1].unit``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,6 +102,14 @@ class Judge:
             self.error(field, f"must have {length} values (one per axis), got {len(value)}")
             return False
         return True
+
+    def objects(self, items: list[Any], field: str) -> Iterator[tuple[str, Any]]:
+        """The items of the array ``items`` that are objects, each with its field path
+        (``field[i]``); every other item is reported as it comes."""
+        for i, item in enumerate(items):
+            f = f"{field}[{i}]"
+            if self.is_dict(item, f):
+                yield f, item
 
     def strings(self, value: Any, field: str, min_items: int = 0) -> None:
         """An array of strings (``labels``, bioformats2raw ``series``)."""

@@ -13,9 +13,8 @@ def _named(judge: Judge, items: Any, field: str, what: str) -> list[str]:
     names: list[str] = []
     if not judge.is_list(items, field, 1):
         return names
-    for i, item in enumerate(items):
-        f = f"{field}[{i}]"
-        if judge.is_dict(item, f) and judge.required(item, "name", f):
+    for f, item in judge.objects(items, field):
+        if judge.required(item, "name", f):
             name = item["name"]
             if judge.is_str(name, f"{f}.name"):
                 if not ALNUM.match(name):
@@ -43,10 +42,7 @@ def plate(judge: Judge, plate: Any, field: str, version: str) -> None:
         judge.is_int(plate["field_count"], f"{field}.field_count", 1)
     if "acquisitions" in plate and judge.is_list(plate["acquisitions"], f"{field}.acquisitions"):
         ids = []
-        for i, acq in enumerate(plate["acquisitions"]):
-            f = f"{field}.acquisitions[{i}]"
-            if not judge.is_dict(acq, f):
-                continue
+        for f, acq in judge.objects(plate["acquisitions"], f"{field}.acquisitions"):
             if judge.required(acq, "id", f) and judge.is_int(acq["id"], f"{f}.id", 0):
                 if acq["id"] in ids:
                     judge.error(f"{f}.id", f"acquisition id {acq['id']} appears twice")
@@ -68,10 +64,7 @@ def plate(judge: Judge, plate: Any, field: str, version: str) -> None:
     if not judge.required_list(plate, "wells", field):
         return
     seen: set[str] = set()
-    for i, well in enumerate(plate["wells"]):
-        f = f"{field}.wells[{i}]"
-        if not judge.is_dict(well, f):
-            continue
+    for f, well in judge.objects(plate["wells"], f"{field}.wells"):
         path = well.get("path")
         if judge.required(well, "path", f) and judge.is_str(path, f"{f}.path"):
             parts = path.split("/")
@@ -104,10 +97,7 @@ def well(judge: Judge, well: Any, field: str, version: str) -> None:
     if not judge.required_list(well, "images", field):
         return
     seen: set[str] = set()
-    for i, image in enumerate(well["images"]):
-        f = f"{field}.images[{i}]"
-        if not judge.is_dict(image, f):
-            continue
+    for f, image in judge.objects(well["images"], f"{field}.images"):
         if judge.required(image, "path", f) and judge.is_str(image["path"], f"{f}.path"):
             path = image["path"]
             pattern = ALNUM if version != "0.6" else FIELD_06

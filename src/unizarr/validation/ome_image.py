@@ -112,10 +112,7 @@ def _transform(judge: Judge, t: Any, field: str, ndim: int | None, version: str,
                 _transform(judge, sub, f"{field}.{param}[{i}]", None, version, io=False)
     elif kind == "byDimension":
         if judge.required_list(t, param, field):
-            for i, item in enumerate(t[param]):
-                f = f"{field}.{param}[{i}]"
-                if not judge.is_dict(item, f):
-                    continue
+            for f, item in judge.objects(t[param], f"{field}.{param}"):
                 if judge.required(item, "transformation", f):
                     _transform(judge, item["transformation"], f"{f}.transformation", None,
                                version, io=False)
@@ -189,10 +186,7 @@ def _coordinate_systems(judge: Judge, systems: Any, field: str) -> dict[str, int
     out: dict[str, int] = {}
     if not judge.is_list(systems, field, 1):
         return out
-    for i, cs in enumerate(systems):
-        f = f"{field}[{i}]"
-        if not judge.is_dict(cs, f):
-            continue
+    for f, cs in judge.objects(systems, field):
         name_ok = judge.required(cs, "name", f) and judge.is_str(cs["name"], f"{f}.name")
         axes = _axes(judge, cs["axes"], f"{f}.axes", "0.6") if judge.required(cs, "axes", f) else None
         if name_ok:
@@ -205,10 +199,7 @@ def _coordinate_systems(judge: Judge, systems: Any, field: str) -> dict[str, int
 def multiscales(judge: Judge, value: Any, field: str, version: str) -> None:
     if not judge.is_list(value, field, 1):
         return
-    for m, ms in enumerate(value):
-        f = f"{field}[{m}]"
-        if not judge.is_dict(ms, f):
-            continue
+    for f, ms in judge.objects(value, field):
         judge.version_hint(ms, f, "multiscales", version)
         if "name" in ms and not isinstance(ms["name"], str):
             judge.error(f"{f}.name", f"must be a string, got {kind_of(ms['name'])}")
@@ -219,10 +210,7 @@ def multiscales(judge: Judge, value: Any, field: str, version: str) -> None:
         ndim = len(axes) if axes is not None else None
         if judge.required_list(ms, "datasets", f):
             paths = []
-            for d, ds in enumerate(ms["datasets"]):
-                fd = f"{f}.datasets[{d}]"
-                if not judge.is_dict(ds, fd):
-                    continue
+            for fd, ds in judge.objects(ms["datasets"], f"{f}.datasets"):
                 if judge.required(ds, "path", fd) and judge.is_str(ds["path"], f"{fd}.path"):
                     paths.append(ds["path"])
                 if judge.required(ds, "coordinateTransformations", fd):
@@ -243,10 +231,7 @@ def _multiscale_06(judge: Judge, ms: Mapping[str, Any], f: str) -> None:
     if not judge.required_list(ms, "datasets", f):
         return
     paths = []
-    for d, ds in enumerate(ms["datasets"]):
-        fd = f"{f}.datasets[{d}]"
-        if not judge.is_dict(ds, fd):
-            continue
+    for fd, ds in judge.objects(ms["datasets"], f"{f}.datasets"):
         path = ds.get("path")
         if judge.required(ds, "path", fd) and judge.is_str(path, f"{fd}.path"):
             paths.append(path)
@@ -309,10 +294,7 @@ def omero(judge: Judge, value: Any, field: str) -> None:
         return
     if not judge.is_list(channels, f"{field}.channels"):
         return
-    for i, ch in enumerate(channels):
-        f = f"{field}.channels[{i}]"
-        if not judge.is_dict(ch, f):
-            continue
+    for f, ch in judge.objects(channels, f"{field}.channels"):
         if "color" in ch and judge.is_str(ch["color"], f"{f}.color"):
             if not HEX6.match(ch["color"]):
                 judge.error(f"{f}.color", f"must be a 6-digit hex RGB string, got "

@@ -11,10 +11,7 @@ def _label_values(judge: Judge, items: Any, field: str, what: str) -> None:
     if not judge.is_list(items, field, 1):
         return
     seen: set[Any] = set()
-    for i, item in enumerate(items):
-        f = f"{field}[{i}]"
-        if not judge.is_dict(item, f):
-            continue
+    for f, item in judge.objects(items, field):
         if judge.required(item, "label-value", f):
             v = item["label-value"]
             if judge.is_number(v, f"{f}.label-value"):
