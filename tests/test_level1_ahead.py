@@ -34,13 +34,13 @@ def from_level1(monkeypatch):
     import unizarr.pyramid as pyramid
 
     calls: list[tuple[int, ...]] = []
-    real = pyramid._pyramid_from_level1
+    real = pyramid._run_from_level1
 
-    def spy(targets, shapes, *args: Any, **kwargs: Any) -> None:
-        calls.append(tuple(shapes[0]))
-        real(targets, shapes, *args, **kwargs)
+    def spy(plan, target, level1, *args: Any, **kwargs: Any) -> None:
+        calls.append(tuple(level1.shape))
+        real(plan, target, level1, *args, **kwargs)
 
-    monkeypatch.setattr(pyramid, "_pyramid_from_level1", spy)
+    monkeypatch.setattr(pyramid, "_run_from_level1", spy)
     return calls
 
 
@@ -220,13 +220,13 @@ def test_failed_one_pass_reduction_writes_level0_once(tmp_path, driver, zarr_ver
     import unizarr.level1_ahead as ahead
     import unizarr.pyramid as pyramid
 
-    def no_memory(block: np.ndarray, axes: Any, kernel: Any) -> np.ndarray:
+    def no_memory(block: np.ndarray, axes: Any, kernel: Any, out: Any = None) -> np.ndarray:
         raise MemoryError
 
     slabs: list[int] = []
-    real = pyramid._write_in_slabs
-    monkeypatch.setattr(pyramid, "_write_in_slabs",
-                        lambda base, src: (slabs.append(src.shape[0]), real(base, src)))
+    real = pyramid._write_in_pieces
+    monkeypatch.setattr(pyramid, "_write_in_pieces",
+                        lambda base, src, *a: (slabs.append(src.shape[0]), real(base, src, *a)))
     monkeypatch.setattr(ahead, "_reduce", no_memory)
     data = _volume(seed=9)
     g = _group(tmp_path / "fast.zarr", driver, zarr_version)
@@ -237,10 +237,12 @@ def test_failed_one_pass_reduction_writes_level0_once(tmp_path, driver, zarr_ver
     monkeypatch.setattr(type(base), "__setitem__",
                         lambda self, key, value: (writes.append(self.name),
                                                   real_set(self, key, value)))
-    uz.generate_pyramid(g, levels=LEVELS, source=data, write_base=True)
+    uz.generate_pyramid(g, levels=LEVELS, source=data, write_base=True, max_memory=2**22)
     assert slabs == [SHAPE[0]] and from_level1 == []
     level0_writes = [w for w in writes if w.rsplit("/", 1)[-1] == "0"]
-    assert len(level0_writes) == len(list(uz.blocks.regions(SHAPE[:-1], CHUNKS[:-1])))
+    # pieces of whole chunks within the 4 MiB budget: 64 x 130 x 131 (2.1 MiB; 128
+    # planes would be 4.2); 129 planes: 3 pieces, each written once
+    assert len(level0_writes) == 3
     monkeypatch.undo()
     assert tree_hashes(tmp_path / "fast.zarr") == _reference(
         tmp_path / "ref.zarr", data, driver, zarr_version
@@ -260,9 +262,9 @@ def test_one_slab_source_is_reduced_once(tmp_path, driver, monkeypatch):
     calls: list[tuple[int, ...]] = []
     real = ahead._reduce
 
-    def counting(block: np.ndarray, axes: Any, kernel: Any) -> np.ndarray:
+    def counting(block: np.ndarray, axes: Any, kernel: Any, out: Any = None) -> np.ndarray:
         calls.append(block.shape)
-        return real(block, axes, kernel)
+        return real(block, axes, kernel, out)
 
     monkeypatch.setattr(ahead, "_reduce", counting)
     uz.generate_pyramid(g, levels=2, source=data, write_base=True)
@@ -277,9 +279,9 @@ def test_large_level1_writes_level0_then_rereads(tmp_path, driver, zarr_version,
     import unizarr.pyramid as pyramid
 
     slabs: list[int] = []
-    real = pyramid._write_in_slabs
-    monkeypatch.setattr(pyramid, "_write_in_slabs",
-                        lambda base, src: (slabs.append(src.shape[0]), real(base, src)))
+    real = pyramid._write_in_pieces
+    monkeypatch.setattr(pyramid, "_write_in_pieces",
+                        lambda base, src, *a: (slabs.append(src.shape[0]), real(base, src, *a)))
     data = readonly_memmap(tmp_path, _volume(seed=8))
     g = _group(tmp_path / "fast.zarr", driver, zarr_version)
     _create(g, data, with_data=False)
@@ -305,3 +307,50 @@ def test_reread_is_cheap(tmp_path):
     assert pyramid._reread_is_cheap(small) and pyramid._reread_is_cheap(np.asarray(small)[2:])
     assert not pyramid._reread_is_cheap(big) and not pyramid._reread_is_cheap(np.asarray(big))
     assert not pyramid._reread_is_cheap([1, 2, 3])
+
+
+@pytest.mark.parametrize("memmapped", [False, True], ids=["in-memory", "memmap"])
+def test_level0_pieces_stay_within_the_budget(tmp_path, driver, zarr_version, monkeypatch,
+                                              memmapped):
+    """Level 0 written by generate_pyramid(source=numpy, write_base=True) goes in pieces
+    of whole write blocks of at most max_memory bytes, even where one row of write blocks
+    along the last axis is larger (a wide image): the one-pass path (in memory, level 1
+    of 2.4 MB kept within a quarter of the budget) and the reread path (memmap, a
+    budget too small to keep level 1). Progress is one count over both phases."""
+    import unizarr.pyramid as pyramid
+
+    data = random_volume((24, 20, 20000), np.uint16, 3)  # one row of 16x16 chunks: 10.2 MB
+    if memmapped:
+        data = readonly_memmap(tmp_path, data)
+    budget = 2**20 if memmapped else 9_700_000
+    g = _group(tmp_path / "fast.zarr", driver, zarr_version)
+    g.create_array("0", data.shape, data.dtype, chunks=(16, 16, 256), compressor="blosc")
+    sizes: list[int] = []
+    reductions: list[bool] = []
+    real_set = uz.ZarrArray.__setitem__
+    real_reduce = level1_ahead.reduce_while
+
+    def spy(self: uz.ZarrArray, key: Any, value: Any) -> None:
+        if self.name.rsplit("/", 1)[-1] == "0":
+            sizes.append(np.asarray(value).nbytes)
+        real_set(self, key, value)
+
+    monkeypatch.setattr(uz.ZarrArray, "__setitem__", spy)
+    monkeypatch.setattr(pyramid.level1_ahead, "reduce_while",
+                        lambda *a, **k: (reductions.append(True), real_reduce(*a, **k))[1])
+    steps: list[tuple[int, int]] = []
+    uz.generate_pyramid(g, levels=2, source=data, write_base=True, max_memory=budget,
+                        progress=lambda done, total: steps.append((done, total)))
+    monkeypatch.undo()
+    assert reductions == ([] if memmapped else [True])
+    assert sizes and max(sizes) <= budget and sum(sizes) == data.nbytes
+    assert len(sizes) > 2  # split along the last axis too, not whole rows
+    # one count over level 0 and the levels below: rising to its total, which stays put
+    totals = {t for _, t in steps}
+    assert len(totals) == 1 and steps[-1][0] == totals.pop()
+    assert [d for d, _ in steps] == sorted(d for d, _ in steps)
+    ref = _group(tmp_path / "ref.zarr", driver, zarr_version)
+    ref.create_array("0", data.shape, data.dtype, data=np.array(data), chunks=(16, 16, 256),
+                     compressor="blosc")
+    uz.generate_pyramid(ref, levels=2)
+    assert tree_hashes(tmp_path / "fast.zarr") == tree_hashes(tmp_path / "ref.zarr")

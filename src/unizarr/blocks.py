@@ -354,3 +354,31 @@ def copy_data(
     each block."""
     copy_blocks(src.__getitem__, dst, dst.write_block,
                 workers=workers or usable_cpus(), progress=progress)
+
+
+def aligned_chunks(
+    shape: Sequence[int], block: Sequence[int], itemsize: int, budget: int
+) -> tuple[int, ...]:
+    """Dask chunk shape for writing ``shape`` into an array whose write block is ``block``.
+
+    Every chunk is a whole number of blocks (or reaches the end of an axis), so no two
+    tasks write the same shard/chunk. Starting from one block, chunks grow along the
+    last (fastest) axis first - the direction in which every input format here reads
+    contiguously - as long as a chunk stays within ``budget`` bytes. One block is the
+    floor whatever the budget.
+
+    >>> aligned_chunks((100, 100, 100), (32, 32, 32), 2, 2 * 32 * 100 * 100)
+    (32, 100, 100)
+    """
+    shape = tuple(int(s) for s in shape)
+    chunks = [max(1, min(int(b), s)) for b, s in zip(block, shape)]
+    for axis in reversed(range(len(shape))):
+        step = int(block[axis])
+        while chunks[axis] < shape[axis]:
+            grown = chunks.copy()
+            grown[axis] = min(chunks[axis] * 2, math.ceil(shape[axis] / step) * step)
+            grown[axis] = min(grown[axis], shape[axis])
+            if math.prod(grown) * itemsize > budget:
+                return tuple(chunks)
+            chunks = grown
+    return tuple(chunks)

@@ -23,6 +23,7 @@ import numpy as np
 
 from .aliases import CONFIG_ALIASES, resolve
 from .api import from_config, open_group
+from .blocks import aligned_chunks
 from .channels import check_color, parse_windows, write_omero
 from .config import ZarrConfig
 from .convert_run import (
@@ -41,7 +42,7 @@ from .outputs import Interrupted, check_output, write_output
 from .pyramid import RUN_RECORD, generate_pyramid, parse_factors, pyramid_axes
 from .readers import fit_to_budget, open_input
 from .readers.gzip_spill import shared_spills
-from .readers.volume import Volume, aligned_chunks, normalize_unit
+from .readers.volume import Volume, normalize_unit
 from .readers.worker_input import InputRef, input_on_workers
 
 __all__ = ["CONVERT_RECORD", "ConvertResult", "MemoryBudgetWarning", "PyramidSettings",

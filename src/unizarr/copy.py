@@ -22,14 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from . import ozx
-from .blocks import copy_blocks
+from .blocks import aligned_chunks, copy_blocks
 from .config import ZarrConfig
 from .convert import DEFAULT_MAX_MEMORY, shard_within_budget
 from .core import ZarrArray
 from .io.tree_copy import _OPTION_KWARGS, CopyPlan, _restyled, copy_tree, plan_copy
 from .layout import refuse_v2_shards, shard_write_bytes
 from .outputs import Interrupted, _is_local, _local_path, check_output, write_output
-from .readers.volume import aligned_chunks
 from .readers.zarr_store import open_zarr
 from .threads import usable_cpus
 

@@ -59,8 +59,10 @@ class Level1:
 _local = threading.local()
 
 
-def _reduce(block: np.ndarray, axes: tuple[int, ...], kernel: Kernel) -> np.ndarray:
-    out = np.empty(next_level_shape(block.shape, axes), block.dtype)
+def _reduce(block: np.ndarray, axes: tuple[int, ...], kernel: Kernel,
+            out: np.ndarray | None = None) -> np.ndarray:
+    if out is None:
+        out = np.empty(next_level_shape(block.shape, axes), block.dtype)
     downsample_into(block, out, axes, kernel)
     return out
 
@@ -83,15 +85,17 @@ def _ahead_axes(arr: Any, block: np.ndarray) -> tuple[int, ...] | None:
 
 
 def reduce_while(
-    write_fn: Callable[[], None], block: np.ndarray, axes: Sequence[int], kernel: Kernel
+    write_fn: Callable[[], None], block: np.ndarray, axes: Sequence[int], kernel: Kernel,
+    out: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """Run ``write_fn`` in this thread while a second thread reduces ``block`` 2x along
-    ``axes`` with ``kernel``; return the reduced array (``None`` when the reduction could
-    not run, e.g. ``MemoryError``: it only costs the level). Errors of the write
-    propagate after the reduction has stopped: nothing is left running."""
+    ``axes`` with ``kernel`` (into ``out`` when given, of the reduced shape and
+    ``block``'s dtype); return the reduced array (``None`` when the reduction could not
+    run, e.g. ``MemoryError``: it only costs the level). Errors of the write propagate
+    after the reduction has stopped: nothing is left running."""
     data: np.ndarray | None = None
     pending: Future[np.ndarray] = shared_pool("level1-ahead", 1).submit(
-        _reduce, block, tuple(axes), kernel
+        _reduce, block, tuple(axes), kernel, out
     )
     outer = getattr(_local, "reducing", False)
     _local.reducing = True  # writes inside write_fn compute nothing ahead: this is it

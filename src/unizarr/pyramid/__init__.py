@@ -19,13 +19,14 @@ build and hands the plan to one of two executors that write the same bytes:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import level0_reuse, level1_ahead
-from ..blocks import copy_data, regions
+from ..blocks import aligned_chunks, copy_data, regions
 from ..core import ZarrArray, ZarrGroup
 from ..distributed import resolve_client
 from ..errors import ReadOnlyError
@@ -143,7 +144,8 @@ def generate_pyramid(
         Also write level 0 from ``source`` during the same pass (create ``"0"`` first,
         without data): each voxel of the volume is then read once for everything. A
         numpy ``source`` whose level 1 fits a quarter of ``max_memory`` is written in
-        rows of write blocks while a second thread reduces it whole to level 1, and the
+        pieces of whole write blocks of at most ``max_memory`` (and 128 MiB) while a
+        second thread reduces it whole to level 1, and the
         levels below are built from that level in memory; a larger one whose second
         read costs no disk read (in memory, or a memmap of at most half the available
         memory) is written first, then read again for the pyramid (neither with
@@ -293,29 +295,47 @@ def generate_pyramid(
         finish_run(group, run)
         return shapes
 
-    level1 = None
     if cluster is None and done is None:
         level1 = _matching_level1(ahead, kernel, steps[0], shapes[1])
-        if level1 is None and write_base and _keeps_level1(base, source, shapes[1], max_memory):
-            # Level 0 written now while a second thread reduces the whole source to
-            # level 1. Should that reduction fail, level 0 is written all the same and
-            # the plan below builds the levels from the source, as without it.
-            level1 = level1_ahead.reduce_while(lambda: _write_in_slabs(base, source),
-                                               source, steps[0], kernel)
+        if level1 is not None:
+            # Level 1 was computed while level 0 was written: the rest is a pyramid of
+            # level 1 that writes its base from that array while it reduces it.
+            rest = _plan_from_level1(targets[1:], shapes[1:], steps[1:], level1,
+                                     max_memory, workers)
+            _run_from_level1(rest, targets[1], level1, kernel, workers, progress)
+            finish_run(group, run)
+            return shapes
+        if write_base and _keeps_level1(base, source, shapes[1], max_memory):
+            # Level 0 written now while a second thread reduces the whole source into
+            # level 1, then the pyramid of level 1. Should that reduction fail, the
+            # plan below builds the levels from the source (level 0 is written).
+            level1 = np.empty(shapes[1], base.dtype)
+            rest = _plan_from_level1(targets[1:], shapes[1:], steps[1:], level1,
+                                     max_memory, workers)
+            counter = _Progress(progress, base, max_memory, _pieces(rest))
+            reduced = level1_ahead.reduce_while(
+                lambda: _write_in_pieces(base, source, max_memory, counter),
+                source, steps[0], kernel, out=level1,
+            )
+            if reduced is not None:
+                _run_from_level1(rest, targets[1], level1, kernel, workers, counter.after)
+                finish_run(group, run)
+                return shapes
             write_base = False
-    if level1 is not None:
-        # Level 0 is written and level 1 is in memory: the rest is a pyramid of level 1
-        # that writes its base from that array while it reduces it.
-        _pyramid_from_level1(targets[1:], shapes[1:], steps[1:], level1, kernel,
-                             max_memory, workers, progress)
-        finish_run(group, run)
-        return shapes
-    if write_base and cluster is None and done is None and _reread_is_cheap(source):
-        # Level 0 in few large engine writes, then the pyramid from the source again:
-        # faster than writing it piece by piece from the reducing threads (1024^3: 8-25%,
-        # benchmarks/README.md) when the second read costs no disk read.
-        _write_in_slabs(base, source)
-        write_base = False
+            progress = counter.after
+        elif write_base and _reread_is_cheap(source):
+            # Level 0 in few large engine writes, then the pyramid from the source
+            # again: faster than writing it piece by piece from the reducing threads
+            # (1024^3: 8-25%, benchmarks/README.md) when the second read costs no disk
+            # read.
+            plan = plan_pyramid(shapes, steps, targets, source=source, write_base=False,
+                                done=None, max_memory=max_memory, workers=workers,
+                                keep_levels=True)
+            counter = _Progress(progress, base, max_memory, plan.count_pieces())
+            _write_in_pieces(base, source, max_memory, counter)
+            run_local(plan, kernel, base.dtype, workers, counter.after)
+            finish_run(group, run)
+            return shapes
     if write_base:
         workers = writers_within(max_memory, base, workers)
     plan = plan_pyramid(shapes, steps, targets, source=source, write_base=write_base,
@@ -350,12 +370,54 @@ def _keeps_level1(base: ZarrArray, source: Any, shape: tuple[int, ...],
             and kept_level(shape, base.dtype.itemsize, max_memory // 4))
 
 
-def _write_in_slabs(base: ZarrArray, source: np.ndarray) -> None:
-    """``base[...] = source`` in rows of whole write blocks along the last axis: what the
-    engine buffers stays one row."""
-    inner = (slice(None),)
-    for region in regions(base.shape[:-1], base.write_block[:-1]):
-        base[region + inner] = source[region + inner]
+#: Largest piece :func:`_write_in_pieces` hands an engine in one write. Larger pieces
+#: keep both cores busier up to about this size; beyond it the engines' fresh buffers
+#: cost more than they save (1024^3 v3-sharded, TensorStore: 32 MiB pieces 3.9 s, 64 MiB
+#: 3.6 s, 128 MiB 3.3 s, 512 MiB slabs 10% slower again; 512^3 through zarr-python in
+#: one 256 MiB write: 5% slower than block by block).
+PIECE_BYTES = 128 * 2**20
+
+
+def _write_pieces(base: ZarrArray, max_memory: int) -> tuple[int, ...]:
+    """The shape of the pieces :func:`_write_in_pieces` writes: whole write blocks,
+    grown along the last axis first (the engines' contiguous direction) up to
+    ``max_memory`` bytes and :data:`PIECE_BYTES`; one write block at least."""
+    return aligned_chunks(base.shape, base.write_block, base.dtype.itemsize,
+                          min(max_memory, PIECE_BYTES))
+
+
+def _write_in_pieces(base: ZarrArray, source: np.ndarray, max_memory: int,
+                     counter: _Progress) -> None:
+    """``base[...] = source`` in pieces of :func:`_write_pieces`: what the engine copies
+    and encodes at a time stays within the budget whatever the array's size (few large
+    writes keep both cores busy: 1024^3 in 128 MiB pieces 15% faster than in 32 MiB
+    ones)."""
+    for region in regions(base.shape, _write_pieces(base, max_memory)):
+        base[region] = source[region]
+        counter.step()
+
+
+class _Progress:
+    """``progress(done, total)`` over the level-0 pieces this module writes itself,
+    then over the ``after`` plan's ``rest`` pieces, as one count."""
+
+    def __init__(self, progress: Callable[[int, int], None] | None, base: ZarrArray,
+                 max_memory: int, rest: int) -> None:
+        self.progress = progress
+        self.done = 0
+        self.total = math.prod(
+            -(-n // p) for n, p in zip(base.shape, _write_pieces(base, max_memory))
+        ) + rest
+
+    def step(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def after(self, done: int, total: int) -> None:
+        """The reporter of the plan run after level 0."""
+        if self.progress is not None:
+            self.progress(self.done + done, max(self.total, self.done + total))
 
 
 def _reread_is_cheap(source: Any) -> bool:
@@ -372,26 +434,44 @@ def _reread_is_cheap(source: Any) -> bool:
     return source.nbytes <= available // 2
 
 
-def _pyramid_from_level1(
+def _plan_from_level1(
     targets: Sequence[ZarrArray],
     shapes: Sequence[tuple[int, ...]],
     steps: Sequence[tuple[int, ...]],
     level1: np.ndarray,
-    kernel: Kernel,
     max_memory: int,
     workers: int,
-    progress: Callable[[int, int], None] | None,
-) -> None:
-    """Write level 1 from memory and build the levels below it (a pyramid whose base
-    is level 1, written in the same pass)."""
+) -> PyramidPlan | None:
+    """The plan that writes level 1 from memory and builds the levels below it (a
+    pyramid whose base is level 1, written in the same pass); ``None`` when level 1 is
+    the last level (one write)."""
     if len(shapes) == 1:
-        targets[0][...] = level1
-        return
-    plan = plan_pyramid(list(shapes), list(steps), list(targets), source=level1,
+        return None
+    return plan_pyramid(list(shapes), list(steps), list(targets), source=level1,
                         write_base=True, done=None, max_memory=max_memory,
                         workers=writers_within(max_memory, targets[0], workers),
                         keep_levels=True)
-    run_local(plan, kernel, targets[0].dtype, workers, progress)
+
+
+def _pieces(plan: PyramidPlan | None) -> int:
+    return 1 if plan is None else plan.count_pieces()
+
+
+def _run_from_level1(
+    plan: PyramidPlan | None,
+    target: ZarrArray,
+    level1: np.ndarray,
+    kernel: Kernel,
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Run :func:`_plan_from_level1`'s plan (or write the last level ``target``)."""
+    if plan is None:
+        target[...] = level1
+        if progress is not None:
+            progress(1, 1)
+        return
+    run_local(plan, kernel, target.dtype, workers, progress)
 
 
 __all__ = [
