@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,6 +10,15 @@ import pytest
 
 import unizarr as uz
 from tests.helpers import snapshot  # noqa: F401  (re-exported for tests)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A test run started in the background by a non-interactive shell (``make test &``)
+    inherits SIGINT ignored, and so would every CLI subprocess the Ctrl-C tests
+    interrupt: Python keeps an inherited ``SIG_IGN``, so the child never sees the
+    signal and finishes with exit 0. Runs in every xdist worker too."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # moto S3 server and http.server fixtures, available to every test module
 pytest_plugins = ["tests.remote_fixtures"]
