@@ -228,6 +228,7 @@ def test_failed_one_pass_reduction_writes_level0_once(tmp_path, driver, zarr_ver
     monkeypatch.setattr(pyramid, "_write_in_pieces",
                         lambda base, src, *a: (slabs.append(src.shape[0]), real(base, src, *a)))
     monkeypatch.setattr(ahead, "_reduce", no_memory)
+    monkeypatch.setattr(pyramid, "PIECE_BYTES", 2**22)
     data = _volume(seed=9)
     g = _group(tmp_path / "fast.zarr", driver, zarr_version)
     _create(g, data, with_data=False)
@@ -240,8 +241,8 @@ def test_failed_one_pass_reduction_writes_level0_once(tmp_path, driver, zarr_ver
     uz.generate_pyramid(g, levels=LEVELS, source=data, write_base=True, max_memory=2**22)
     assert slabs == [SHAPE[0]] and from_level1 == []
     level0_writes = [w for w in writes if w.rsplit("/", 1)[-1] == "0"]
-    # pieces of whole chunks within the 4 MiB budget: 64 x 130 x 131 (2.1 MiB; 128
-    # planes would be 4.2); 129 planes: 3 pieces, each written once
+    # pieces of whole chunks within 4 MiB (PIECE_BYTES set so): 64 x 130 x 131 (2.1 MiB;
+    # 128 planes would be 4.2); 129 planes: 3 pieces, each written once
     assert len(level0_writes) == 3
     monkeypatch.undo()
     assert tree_hashes(tmp_path / "fast.zarr") == _reference(
@@ -310,21 +311,28 @@ def test_reread_is_cheap(tmp_path):
 
 
 @pytest.mark.parametrize("memmapped", [False, True], ids=["in-memory", "memmap"])
-def test_level0_pieces_stay_within_the_budget(tmp_path, driver, zarr_version, monkeypatch,
-                                              memmapped):
+@pytest.mark.parametrize("converted", [False, True], ids=["same-dtype", "converted"])
+def test_level0_pieces_stay_within_their_bound(tmp_path, driver, zarr_version, monkeypatch,
+                                               memmapped, converted):
     """Level 0 written by generate_pyramid(source=numpy, write_base=True) goes in pieces
-    of whole write blocks of at most max_memory bytes, even where one row of write blocks
-    along the last axis is larger (a wide image): the one-pass path (in memory, level 1
-    of 2.4 MB kept within a quarter of the budget) and the reread path (memmap, a
-    budget too small to keep level 1). Progress is one count over both phases."""
+    of whole write blocks, even where one row of write blocks along the last axis is
+    larger (a wide image): views of a source of level 0's dtype up to PIECE_BYTES (set
+    small here), pieces to convert (another dtype: a new block each) up to max_memory.
+    Both the one-pass path (in memory, level 1 of 2.4 MB kept within a quarter of the
+    budget) and the reread path (memmap, a budget too small to keep level 1). Progress
+    is one count over both phases."""
     import unizarr.pyramid as pyramid
 
     data = random_volume((24, 20, 20000), np.uint16, 3)  # one row of 16x16 chunks: 10.2 MB
+    if converted:
+        data = data.astype(np.int32)  # values fit uint16: cast exactly
     if memmapped:
         data = readonly_memmap(tmp_path, data)
     budget = 2**20 if memmapped else 9_700_000
+    bound = budget if converted else 3_000_000
+    monkeypatch.setattr(pyramid, "PIECE_BYTES", 3_000_000)
     g = _group(tmp_path / "fast.zarr", driver, zarr_version)
-    g.create_array("0", data.shape, data.dtype, chunks=(16, 16, 256), compressor="blosc")
+    g.create_array("0", data.shape, np.uint16, chunks=(16, 16, 256), compressor="blosc")
     sizes: list[int] = []
     reductions: list[bool] = []
     real_set = uz.ZarrArray.__setitem__
@@ -332,7 +340,7 @@ def test_level0_pieces_stay_within_the_budget(tmp_path, driver, zarr_version, mo
 
     def spy(self: uz.ZarrArray, key: Any, value: Any) -> None:
         if self.name.rsplit("/", 1)[-1] == "0":
-            sizes.append(np.asarray(value).nbytes)
+            sizes.append(np.asarray(value).size * 2)  # bytes as level 0 stores them
         real_set(self, key, value)
 
     monkeypatch.setattr(uz.ZarrArray, "__setitem__", spy)
@@ -342,15 +350,15 @@ def test_level0_pieces_stay_within_the_budget(tmp_path, driver, zarr_version, mo
     uz.generate_pyramid(g, levels=2, source=data, write_base=True, max_memory=budget,
                         progress=lambda done, total: steps.append((done, total)))
     monkeypatch.undo()
-    assert reductions == ([] if memmapped else [True])
-    assert sizes and max(sizes) <= budget and sum(sizes) == data.nbytes
+    assert reductions == ([] if memmapped or converted else [True])
+    assert sizes and max(sizes) <= bound and sum(sizes) == data.size * 2
     assert len(sizes) > 2  # split along the last axis too, not whole rows
     # one count over level 0 and the levels below: rising to its total, which stays put
     totals = {t for _, t in steps}
     assert len(totals) == 1 and steps[-1][0] == totals.pop()
     assert [d for d, _ in steps] == sorted(d for d, _ in steps)
     ref = _group(tmp_path / "ref.zarr", driver, zarr_version)
-    ref.create_array("0", data.shape, data.dtype, data=np.array(data), chunks=(16, 16, 256),
-                     compressor="blosc")
+    ref.create_array("0", data.shape, np.uint16, data=np.array(data, np.uint16),
+                     chunks=(16, 16, 256), compressor="blosc")
     uz.generate_pyramid(ref, levels=2)
     assert tree_hashes(tmp_path / "fast.zarr") == tree_hashes(tmp_path / "ref.zarr")

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent / "src" / PACKAGE
 #: (``"io.*"`` matches every module of ``unizarr.io``; ``""`` is ``unizarr/__init__``).
 #: Names that do not exist yet are the rooms the architecture grows into.
 FLOORS: list[tuple[str, list[str]]] = [
-    ("ground", ["errors", "modes", "paths", "indexing", "threads", "declared", "integrity", "axes", "level0_reuse", "reduction", "level1_ahead", "readcache",
+    ("ground", ["errors", "modes", "paths", "indexing", "threads", "heap", "declared", "integrity", "axes", "level0_reuse", "reduction", "level1_ahead", "readcache",
                 "ozx", "safety", "aliases", "types"]),
     ("pure decisions", ["layout", "documents", "config"]),
     ("stores", ["kvstore", "metadata", "storage", "output_guard", "noderef", "attributes",

@@ -10,13 +10,14 @@ numpy's short-lived arrays cheap (:func:`keep_heap_padding`).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import sys
 import time
 from collections.abc import Callable, Collection
 from functools import cache
 from typing import Any, Self
+
+from . import heap
 
 
 # -- which client ------------------------------------------------------------------------
@@ -185,11 +186,7 @@ def keep_heap_padding() -> None:
     """
     if "MALLOC_TRIM_THRESHOLD_" not in os.environ or "MALLOC_TOP_PAD_" in os.environ:
         return
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(-2, HEAP_TOP_PAD)  # M_TOP_PAD
-    except (OSError, AttributeError):  # not glibc
-        pass
+    heap.set_option(heap.M_TOP_PAD, HEAP_TOP_PAD)
 
 
 __all__ = [

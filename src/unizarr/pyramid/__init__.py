@@ -29,6 +29,7 @@ from ..blocks import aligned_chunks, copy_data, regions
 from ..core import ZarrArray, ZarrGroup
 from ..distributed import resolve_client
 from ..errors import ReadOnlyError
+from ..heap import Watch
 from ..integrity import available_memory
 from ..level1_ahead import Level1
 from ..reduction import (
@@ -294,6 +295,9 @@ def generate_pyramid(
         finish_run(group, run)
         return shapes
 
+    # Freed memory the engines' threads leave in malloc's heaps is handed back whenever
+    # the process grows past the budget (unizarr.heap): the budget bounds what it holds.
+    watch = Watch(max_memory) if cluster is None else None
     if cluster is None and done is None:
         level1 = _matching_level1(ahead, kernel, steps[0], shapes[1])
         if level1 is not None:
@@ -301,7 +305,7 @@ def generate_pyramid(
             # level 1 that writes its base from that array while it reduces it.
             rest = _plan_from_level1(targets[1:], shapes[1:], steps[1:], level1,
                                      max_memory, workers)
-            _run_from_level1(rest, targets[1], level1, kernel, workers, progress)
+            _run_from_level1(rest, targets[1], level1, kernel, workers, progress, watch)
             finish_run(group, run)
             return shapes
         if write_base and _keeps_level1(base, source, shapes[1], max_memory):
@@ -311,14 +315,15 @@ def generate_pyramid(
             level1 = np.empty(shapes[1], base.dtype)
             rest = _plan_from_level1(targets[1:], shapes[1:], steps[1:], level1,
                                      max_memory, workers)
-            pieces = _level0_pieces(base, max_memory)
+            pieces = _level0_pieces(base, source, max_memory)
             counter = _Progress(progress, len(pieces) + _pieces(rest))
             reduced = level1_ahead.reduce_while(
-                lambda: _write_in_pieces(base, source, pieces, counter),
+                lambda: _write_in_pieces(base, source, pieces, counter, watch),
                 source, steps[0], kernel, out=level1,
             )
             if reduced is not None:
-                _run_from_level1(rest, targets[1], level1, kernel, workers, counter.after)
+                _run_from_level1(rest, targets[1], level1, kernel, workers, counter.after,
+                                 watch)
                 finish_run(group, run)
                 return shapes
             write_base = False
@@ -331,10 +336,10 @@ def generate_pyramid(
             plan = plan_pyramid(shapes, steps, targets, source=source, write_base=False,
                                 done=None, max_memory=max_memory, workers=workers,
                                 keep_levels=True)
-            pieces = _level0_pieces(base, max_memory)
+            pieces = _level0_pieces(base, source, max_memory)
             counter = _Progress(progress, len(pieces) + plan.count_pieces())
-            _write_in_pieces(base, source, pieces, counter)
-            run_local(plan, kernel, base.dtype, workers, counter.after)
+            _write_in_pieces(base, source, pieces, counter, watch)
+            run_local(plan, kernel, base.dtype, workers, counter.after, watch)
             finish_run(group, run)
             return shapes
     if write_base:
@@ -345,7 +350,7 @@ def generate_pyramid(
     if cluster is not None:
         run_plan(cluster, plan, level0, method=method, dtype=base.dtype, progress=progress)
     else:
-        run_local(plan, kernel, base.dtype, workers, progress)
+        run_local(plan, kernel, base.dtype, workers, progress, watch)
     finish_run(group, run)
     return shapes
 
@@ -371,31 +376,41 @@ def _keeps_level1(base: ZarrArray, source: Any, shape: tuple[int, ...],
             and kept_level(shape, base.dtype.itemsize, max_memory // 4))
 
 
-#: Largest piece :func:`_write_in_pieces` hands an engine in one write. Larger pieces
-#: keep both cores busier up to about this size; beyond it the engines' fresh buffers
-#: cost more than they save (1024^3 v3-sharded, TensorStore: 32 MiB pieces 3.9 s, 64 MiB
-#: 3.6 s, 128 MiB 3.3 s, 512 MiB slabs about 10% slower again).
-PIECE_BYTES = 128 * 2**20
+#: Largest piece of a source of level 0's dtype that :func:`_write_in_pieces` hands an
+#: engine in one write. Such a piece is a view of the source, not a buffer: the engines
+#: stream from it, holding only the blocks in flight (1024^3 uint16 written whole: 86-143
+#: MiB peak anonymous memory on TensorStore, zarr-python and zarrs, v2 and v3-sharded).
+#: Fewer writes leave the cores idle less often at their ends (1024^3 v3-sharded,
+#: TensorStore: level 0 in one write 1.49-1.58 s, in 128 MiB pieces 1.77-1.93 s); the
+#: pieces remain for the progress count and the heap checks (:mod:`unizarr.heap`).
+PIECE_BYTES = 2**30
+#: Largest piece of a source of another dtype: each piece is converted into a new block
+#: before the write (numpy casting), so those pieces also stay within ``max_memory``.
+CONVERTED_PIECE_BYTES = 128 * 2**20
 
 
-def _level0_pieces(base: ZarrArray, max_memory: int) -> list[tuple[slice, ...]]:
+def _level0_pieces(base: ZarrArray, source: np.ndarray,
+                   max_memory: int) -> list[tuple[slice, ...]]:
     """The regions :func:`_write_in_pieces` writes: whole write blocks, grown along the
-    last axis first (the engines' contiguous direction) up to ``max_memory`` bytes and
-    :data:`PIECE_BYTES`; one write block at least."""
-    piece = aligned_chunks(base.shape, base.write_block, base.dtype.itemsize,
-                           min(max_memory, PIECE_BYTES))
+    last axis first (the engines' contiguous direction) up to :data:`PIECE_BYTES`, or,
+    for a source to convert, to ``max_memory`` and :data:`CONVERTED_PIECE_BYTES`; one
+    write block at least."""
+    limit = PIECE_BYTES if source.dtype == base.dtype else min(max_memory,
+                                                                CONVERTED_PIECE_BYTES)
+    piece = aligned_chunks(base.shape, base.write_block, base.dtype.itemsize, limit)
     return list(regions(base.shape, piece))
 
 
 def _write_in_pieces(base: ZarrArray, source: np.ndarray,
-                     pieces: Sequence[tuple[slice, ...]], counter: _Progress) -> None:
-    """``base[...] = source`` piece by piece (:func:`_level0_pieces`): what the engine
-    copies and encodes at a time stays within the budget whatever the array's size (few
-    large writes keep both cores busy: 1024^3 in 128 MiB pieces 15% faster than in
-    32 MiB ones)."""
+                     pieces: Sequence[tuple[slice, ...]], counter: _Progress,
+                     watch: Watch | None = None) -> None:
+    """``base[...] = source`` piece by piece (:func:`_level0_pieces`), reporting each
+    piece and checking the heap (``watch``) between them."""
     for region in pieces:
         base[region] = source[region]
         counter.step()
+        if watch is not None:
+            watch.check()
 
 
 class _Progress:
@@ -462,6 +477,7 @@ def _run_from_level1(
     kernel: Kernel,
     workers: int,
     progress: Callable[[int, int], None] | None,
+    watch: Watch | None = None,
 ) -> None:
     """Run :func:`_plan_from_level1`'s plan (or write the last level ``target``)."""
     if plan is None:
@@ -469,7 +485,7 @@ def _run_from_level1(
         if progress is not None:
             progress(1, 1)
         return
-    run_local(plan, kernel, target.dtype, workers, progress)
+    run_local(plan, kernel, target.dtype, workers, progress, watch)
 
 
 __all__ = [

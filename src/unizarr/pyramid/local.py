@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..heap import Watch
 from ..reduction import Kernel
 from .plan import Pass, Piece, PyramidPlan, ceil_div, scaled
 from .tiles import TileWork
@@ -29,9 +30,11 @@ def run_local(
     dtype: np.dtype,
     workers: int,
     progress: Callable[[int, int], None] | None,
+    watch: Watch | None = None,
 ) -> None:
     """Run every pass of ``plan`` in order on ``workers`` threads; ``progress(done,
-    total)`` counts pieces over the whole plan (called from the worker threads)."""
+    total)`` counts pieces over the whole plan (called from the worker threads).
+    ``watch`` is checked after each tile is written (:class:`unizarr.heap.Watch`)."""
     total = plan.count_pieces()
     done_pieces = 0
     for run in plan.runs:
@@ -40,7 +43,7 @@ def run_local(
             lambda d, t, _o=offset: progress(d + _o, total)
         )
         n = run.count_pieces()
-        runner = _Runner(run.axes, kernel, dtype, workers, report, total - offset)
+        runner = _Runner(run.axes, kernel, dtype, workers, report, total - offset, watch)
         kept: np.ndarray | None = None
         for p in run.passes:
             if p.reads_kept:
@@ -61,8 +64,10 @@ class _Runner(TileWork):
         workers: int,
         progress: Callable[[int, int], None] | None,
         total: int,
+        watch: Watch | None = None,
     ) -> None:
         super().__init__(axes, kernel)
+        self.watch = watch
         self.dtype = dtype
         self.workers = workers
         self.progress = progress
@@ -156,6 +161,8 @@ class _Runner(TileWork):
                 spares.append(tile.flat)
             tile.buffers, tile.flat = [], []
             slots.release()
+        if self.watch is not None:
+            self.watch.check()
 
 
 __all__ = ["run_local"]
