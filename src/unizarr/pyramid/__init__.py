@@ -381,7 +381,7 @@ def _keeps_level1(base: ZarrArray, source: Any, shape: tuple[int, ...],
 #: stream from it, holding only the blocks in flight (1024^3 uint16 written whole: 86-143
 #: MiB peak anonymous memory on TensorStore, zarr-python and zarrs, v2 and v3-sharded).
 #: Fewer writes leave the cores idle less often at their ends (1024^3 v3-sharded,
-#: TensorStore: level 0 in one write 1.49-1.58 s, in 128 MiB pieces 1.77-1.93 s); the
+#: TensorStore: level 0 in one write 1.49-1.67 s, in 128 MiB pieces 1.77-1.93 s); the
 #: pieces remain for the progress count and the heap checks (:mod:`unizarr.heap`).
 PIECE_BYTES = 2**30
 #: Largest piece of a source of another dtype: each piece is converted into a new block
