@@ -47,7 +47,9 @@ MAKE = textwrap.dedent(
     """
 )
 
-MEASURE = textwrap.dedent(
+#: Start of both measuring scripts: ``anon()`` (MiB) and a sampler of its peak, which
+#: the kernel does not track, every 2 ms (``start_sampling()`` returns the stopper).
+SAMPLER = textwrap.dedent(
     """
     import json, resource, sys, threading, time
     import numpy as np
@@ -57,20 +59,31 @@ MEASURE = textwrap.dedent(
         with open("/proc/self/status") as f:
             return next(int(l.split()[1]) for l in f if l.startswith("RssAnon:")) / 1024
 
+    anon_peak = [anon()]
+
+    def start_sampling():
+        stop = threading.Event()
+        def sample():
+            while not stop.wait(0.002):
+                anon_peak[0] = max(anon_peak[0], anon())
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        def finish():
+            stop.set()
+            sampler.join()
+        return finish
+    """
+)
+
+MEASURE = SAMPLER + textwrap.dedent(
+    """
     url, driver = sys.argv[1], sys.argv[2]
     g = uz.open_group(url, "r+", driver=driver)
-    # RssAnon's peak is not tracked by the kernel: sampled every 2 ms.
-    anon_peak, stop = [anon()], threading.Event()
-    def sample():
-        while not stop.wait(0.002):
-            anon_peak[0] = max(anon_peak[0], anon())
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    finish = start_sampling()
     t0 = time.perf_counter()
     shapes = uz.generate_pyramid(g)
     seconds = time.perf_counter() - t0
-    stop.set()
-    sampler.join()
+    finish()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     # spot check: one level-1 block against level 0
     x = g["0"][256:320, 512:576, 0:64].astype(np.float64)
@@ -82,33 +95,19 @@ MEASURE = textwrap.dedent(
 )
 
 
-#: The one-pass path from a memory-mapped .npy (level 0 written in budgeted pieces, the
-#: levels then read from the map again), as ``benchmarks/compare.py --big`` times it.
-MEASURE_ONE_PASS = textwrap.dedent(
+#: The one-pass path from a memory-mapped .npy (level 0 written in pieces, the levels
+#: then read from the map again), as ``benchmarks/compare.py --big`` times it.
+MEASURE_ONE_PASS = SAMPLER + textwrap.dedent(
     """
-    import json, sys, threading, time
-    import numpy as np
-    import unizarr as uz
-
-    def anon():
-        with open("/proc/self/status") as f:
-            return next(int(l.split()[1]) for l in f if l.startswith("RssAnon:")) / 1024
-
     npy, url, driver = sys.argv[1], sys.argv[2], sys.argv[3]
     vol = np.load(npy, mmap_mode="r")
     g = uz.open_group(url, "w", driver=driver, zarr_version=3)
     g.create_array("0", vol.shape, vol.dtype, chunks=(128,), shards=(256,))
-    anon_peak, stop = [anon()], threading.Event()
-    def sample():
-        while not stop.wait(0.002):
-            anon_peak[0] = max(anon_peak[0], anon())
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    finish = start_sampling()
     t0 = time.perf_counter()
     shapes = uz.generate_pyramid(g, levels=3, source=vol, write_base=True)
     seconds = time.perf_counter() - t0
-    stop.set()
-    sampler.join()
+    finish()
     x = vol[256:320, 512:576, 0:64].astype(np.float64)
     want = np.rint(x.reshape(32, 2, 32, 2, 32, 2).mean(axis=(1, 3, 5)))
     ok = bool((g["1"][128:160, 256:288, 0:32] == want).all())
