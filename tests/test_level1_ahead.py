@@ -36,9 +36,9 @@ def from_level1(monkeypatch):
     calls: list[tuple[int, ...]] = []
     real = pyramid._run_from_level1
 
-    def spy(plan, target, level1, *args: Any, **kwargs: Any) -> None:
+    def spy(targets, level1, *args: Any, **kwargs: Any) -> None:
         calls.append(tuple(level1.shape))
-        real(plan, target, level1, *args, **kwargs)
+        real(targets, level1, *args, **kwargs)
 
     monkeypatch.setattr(pyramid, "_run_from_level1", spy)
     return calls

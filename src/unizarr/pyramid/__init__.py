@@ -13,6 +13,8 @@ build and hands the plan to one of two executors that write the same bytes:
 * :mod:`~unizarr.pyramid.tiles`: reading, reducing and writing one tile;
 * :mod:`~unizarr.pyramid.local`: threads of this process (the default);
 * :mod:`~unizarr.pyramid.cluster`: tasks on a ``dask.distributed`` cluster;
+* :mod:`~unizarr.pyramid.held`: the levels below a level 1 already in memory (computed
+  while level 0 was written), reduced in memory and written all at once;
 * :mod:`~unizarr.pyramid.resume`: the build's run record, and what an interrupted
   build keeps.
 """
@@ -43,6 +45,7 @@ from ..reduction import (
 )
 from ..threads import usable_cpus
 from .cluster import run_on_cluster, run_plan, stage_source
+from .held import write_from_level1
 from .local import run_local
 from .plan import (
     DEFAULT_MAX_MEMORY,
@@ -301,11 +304,10 @@ def generate_pyramid(
     if cluster is None and done is None:
         level1 = _matching_level1(ahead, kernel, steps[0], shapes[1])
         if level1 is not None:
-            # Level 1 was computed while level 0 was written: the rest is a pyramid of
-            # level 1 that writes its base from that array while it reduces it.
-            rest = _plan_from_level1(targets[1:], shapes[1:], steps[1:], level1,
-                                     max_memory, workers)
-            _run_from_level1(rest, targets[1], level1, kernel, workers, progress, watch)
+            # Level 1 was computed while level 0 was written: the levels below it are
+            # reduced in memory and all of them written at once (pyramid.held).
+            _run_from_level1(targets[1:], level1, steps[1:], kernel, workers, progress,
+                             watch)
             finish_run(group, run)
             return shapes
         if write_base and _keeps_level1(base, source, shapes[1], max_memory):
@@ -313,17 +315,15 @@ def generate_pyramid(
             # level 1, then the pyramid of level 1. Should that reduction fail, the
             # plan below builds the levels from the source (level 0 is written).
             level1 = np.empty(shapes[1], base.dtype)
-            rest = _plan_from_level1(targets[1:], shapes[1:], steps[1:], level1,
-                                     max_memory, workers)
             pieces = _level0_pieces(base, source, max_memory)
-            counter = _Progress(progress, len(pieces) + _pieces(rest))
+            counter = _Progress(progress, len(pieces) + len(shapes) - 1)
             reduced = level1_ahead.reduce_while(
                 lambda: _write_in_pieces(base, source, pieces, counter, watch),
                 source, steps[0], kernel, out=level1,
             )
             if reduced is not None:
-                _run_from_level1(rest, targets[1], level1, kernel, workers, counter.after,
-                                 watch)
+                _run_from_level1(targets[1:], level1, steps[1:], kernel, workers,
+                                 counter.after, watch)
                 finish_run(group, run)
                 return shapes
             write_base = False
@@ -447,45 +447,18 @@ def _reread_is_cheap(source: Any) -> bool:
     return source.nbytes <= available // 2
 
 
-def _plan_from_level1(
-    targets: Sequence[ZarrArray],
-    shapes: Sequence[tuple[int, ...]],
-    steps: Sequence[tuple[int, ...]],
-    level1: np.ndarray,
-    max_memory: int,
-    workers: int,
-) -> PyramidPlan | None:
-    """The plan that writes level 1 from memory and builds the levels below it (a
-    pyramid whose base is level 1, written in the same pass); ``None`` when level 1 is
-    the last level (one write)."""
-    if len(shapes) == 1:
-        return None
-    return plan_pyramid(list(shapes), list(steps), list(targets), source=level1,
-                        write_base=True, done=None, max_memory=max_memory,
-                        workers=writers_within(max_memory, targets[0], workers),
-                        keep_levels=True)
-
-
-def _pieces(plan: PyramidPlan | None) -> int:
-    return 1 if plan is None else plan.count_pieces()
-
-
 def _run_from_level1(
-    plan: PyramidPlan | None,
-    target: ZarrArray,
+    targets: Sequence[ZarrArray],
     level1: np.ndarray,
+    steps: Sequence[tuple[int, ...]],
     kernel: Kernel,
     workers: int,
     progress: Callable[[int, int], None] | None,
     watch: Watch | None = None,
 ) -> None:
-    """Run :func:`_plan_from_level1`'s plan (or write the last level ``target``)."""
-    if plan is None:
-        target[...] = level1
-        if progress is not None:
-            progress(1, 1)
-        return
-    run_local(plan, kernel, target.dtype, workers, progress, watch)
+    """Write ``level1`` and the levels below it into ``targets``
+    (:func:`unizarr.pyramid.held.write_from_level1`)."""
+    write_from_level1(targets, level1, steps, kernel, workers, progress, watch)
 
 
 __all__ = [
