@@ -199,6 +199,14 @@ CONTENDERS: list[Contender] = [
         big=True,
     ),
     Contender(
+        "ts.pyramid.mmap",
+        "pipeline",
+        "tspyramid:ts_pyramid",
+        "the same hand-rolled pyramid from the read-only memmap the straightforward rows get"
+        " (out of core every row reads a memmap: there it is ts.pyramid)",
+        input_mode="mmap",
+    ),
+    Contender(
         "ngff-zarr",
         "pipeline",
         "peers:ngff_zarr_pipeline",
