@@ -6,8 +6,9 @@ is smaller than it again. Those levels are reduced in memory, one from the other
 each level is handed to the engine as one whole-array write, all of them in flight
 together: the engine then encodes the chunks of every level on all its threads at
 once, instead of writing level 1 tile by tile and the small levels one after the other
-on one thread (512^3 uint16, 128^3 chunks: the pyramid after level 0 took 68-86 ms,
-56-69 ms this way; ``benchmarks/README.md``). Whole-array writes cover every write
+on one thread (512^3 uint16, 128^3 chunks, TensorStore, warm process: the pyramid
+after ``create_array(data=)`` took a median 85 ms over 12 runs, 70 ms this way over 10;
+``benchmarks/README.md``). Whole-array writes cover every write
 block, so each chunk or shard is still one atomic object. The bytes written are those
 of the tiled path: the same kernels reduce the same values.
 """
