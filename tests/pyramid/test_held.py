@@ -85,11 +85,12 @@ class _Failing:
         raise OSError("No space left on device")
 
 
-def test_a_failed_write_waits_for_the_others_and_raises(tmp_path, driver):
+def test_a_failed_write_waits_for_the_others_and_raises(tmp_path, driver, zarr_version):
     """The first failure is raised only after every other write has finished: nothing
     is left running, and the levels that could be written are whole."""
     level1 = _volume((64, 64, 128))
-    g = uz.open_group(str(tmp_path / "f.zarr"), "w", driver=driver)
+    g = uz.open_group(str(tmp_path / "f.zarr"), "w", driver=driver,
+                      zarr_version=zarr_version)
     targets = _targets(g, [(64, 64, 128), (32, 32, 64), (16, 16, 32)])
     started = threading.Event()
     targets[1] = _Failing(targets[1], started)
@@ -102,11 +103,12 @@ def test_a_failed_write_waits_for_the_others_and_raises(tmp_path, driver):
                                   downsample(downsample(level1, (0, 1, 2)), (0, 1, 2)))
 
 
-def test_a_failed_reduction_waits_for_the_writes(tmp_path, driver):
+def test_a_failed_reduction_waits_for_the_writes(tmp_path, driver, zarr_version):
     """A kernel that fails while level 1 is being written: the write is finished (whole)
     before the error is raised."""
     level1 = _volume((64, 64, 128))
-    g = uz.open_group(str(tmp_path / "r.zarr"), "w", driver=driver)
+    g = uz.open_group(str(tmp_path / "r.zarr"), "w", driver=driver,
+                      zarr_version=zarr_version)
     targets = _targets(g, [(64, 64, 128), (32, 32, 64)])
 
     def broken(blocks: np.ndarray, axis: Any) -> np.ndarray:
@@ -118,9 +120,10 @@ def test_a_failed_reduction_waits_for_the_writes(tmp_path, driver):
     np.testing.assert_array_equal(targets[0][...], level1)
 
 
-def test_watch_checked_after_every_level(tmp_path, driver):
+def test_watch_checked_after_every_level(tmp_path, driver, zarr_version):
     level1 = _volume((32, 32, 64))
-    g = uz.open_group(str(tmp_path / "w.zarr"), "w", driver=driver)
+    g = uz.open_group(str(tmp_path / "w.zarr"), "w", driver=driver,
+                      zarr_version=zarr_version)
     targets = _targets(g, [(32, 32, 64), (16, 16, 32), (8, 8, 16)])
 
     class Counting:
