@@ -34,13 +34,13 @@ def from_level1(monkeypatch):
     import unizarr.pyramid as pyramid
 
     calls: list[tuple[int, ...]] = []
-    real = pyramid._run_from_level1
+    real = pyramid.write_from_level1
 
     def spy(targets, level1, *args: Any, **kwargs: Any) -> None:
         calls.append(tuple(level1.shape))
         real(targets, level1, *args, **kwargs)
 
-    monkeypatch.setattr(pyramid, "_run_from_level1", spy)
+    monkeypatch.setattr(pyramid, "write_from_level1", spy)
     return calls
 
 

@@ -306,8 +306,8 @@ def generate_pyramid(
         if level1 is not None:
             # Level 1 was computed while level 0 was written: the levels below it are
             # reduced in memory and all of them written at once (pyramid.held).
-            _run_from_level1(targets[1:], level1, steps[1:], kernel, workers, progress,
-                             watch)
+            write_from_level1(targets[1:], level1, steps[1:], kernel, workers, progress,
+                              watch)
             finish_run(group, run)
             return shapes
         if write_base and _keeps_level1(base, source, shapes[1], max_memory):
@@ -322,8 +322,8 @@ def generate_pyramid(
                 source, steps[0], kernel, out=level1,
             )
             if reduced is not None:
-                _run_from_level1(targets[1:], level1, steps[1:], kernel, workers,
-                                 counter.after, watch)
+                write_from_level1(targets[1:], level1, steps[1:], kernel, workers,
+                                  counter.after, watch)
                 finish_run(group, run)
                 return shapes
             write_base = False
@@ -445,20 +445,6 @@ def _reread_is_cheap(source: Any) -> bool:
     if available is None:
         return False  # no way to tell: keep the one-read order
     return source.nbytes <= available // 2
-
-
-def _run_from_level1(
-    targets: Sequence[ZarrArray],
-    level1: np.ndarray,
-    steps: Sequence[tuple[int, ...]],
-    kernel: Kernel,
-    workers: int,
-    progress: Callable[[int, int], None] | None,
-    watch: Watch | None = None,
-) -> None:
-    """Write ``level1`` and the levels below it into ``targets``
-    (:func:`unizarr.pyramid.held.write_from_level1`)."""
-    write_from_level1(targets, level1, steps, kernel, workers, progress, watch)
 
 
 __all__ = [
