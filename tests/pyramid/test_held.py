@@ -73,8 +73,8 @@ def test_same_bytes_as_the_tiled_pyramid(tmp_path, driver, zarr_version):
 
 
 class _Failing:
-    """A target whose write fails after ``delay`` seconds (a stand-in for a full disk,
-    wrapping a real array so its shape is the level's)."""
+    """A target whose write fails at once, as on a full disk; it takes the shape of the
+    real array it stands in for, and ``started`` records that the write was tried."""
 
     def __init__(self, real: Any, started: threading.Event) -> None:
         self.shape = real.shape

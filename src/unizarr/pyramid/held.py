@@ -8,9 +8,9 @@ together: the engine then encodes the chunks of every level on all its threads a
 once, instead of writing level 1 tile by tile and the small levels one after the other
 on one thread (512^3 uint16, 128^3 chunks, TensorStore, warm process: the pyramid
 after ``create_array(data=)`` took a median 85 ms over 12 runs, 70 ms this way over 10;
-``benchmarks/README.md``). Whole-array writes cover every write
-block, so each chunk or shard is still one atomic object. The bytes written are those
-of the tiled path: the same kernels reduce the same values.
+``benchmarks/README.md``). Whole-array writes cover every write block, so each chunk
+or shard is still one atomic object. The bytes written are those of the tiled path:
+the same kernels reduce the same values.
 """
 
 from __future__ import annotations
